@@ -193,9 +193,9 @@ fn nitro_prod_is_rejected_outside_its_window() {
     let doc = Evidence::Nitro(read(&dir, PROD));
     let policy = prod_policy([PROD_PCR0, PROD_PCR1, PROD_PCR2], 30 * 24 * 3600);
     let err = verify(&doc, &policy, UnixTime::from_secs(PROD_NOT_BEFORE - 1)).unwrap_err();
-    assert!(matches!(err, Error::CertNotYetValid { index: 3, .. }), "{err:?}");
+    assert!(matches!(err, Error::CertNotYetValid { index: 4, .. }), "{err:?}");
     let err = verify(&doc, &policy, UnixTime::from_secs(PROD_NOT_AFTER + 1)).unwrap_err();
-    assert!(matches!(err, Error::CertExpired { index: 3, .. }), "{err:?}");
+    assert!(matches!(err, Error::CertExpired { index: 4, .. }), "{err:?}");
     let err = verify(&doc, &policy, UnixTime::now()).unwrap_err();
     assert!(matches!(err, Error::CertExpired { .. }), "{err:?}");
     // Inside the window both ends are accepted.

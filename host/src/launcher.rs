@@ -60,6 +60,16 @@ pub fn netns_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+fn pdeathsig_available() -> bool {
+    std::process::Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Launch {
     /// The command that starts the enclave, or `None` for [`Launch::External`].
     pub fn command(&self) -> Result<Option<Command>, String> {
@@ -71,9 +81,17 @@ impl Launch {
                 isolate_network,
                 require_isolation,
             } => {
+                // `setpriv --pdeathsig KILL`: a simulated enclave must not outlive its host
+                // (a SIGKILLed host cannot clean up), just as a Nitro enclave dies with
+                // its parent instance.
+                let pdeathsig = pdeathsig_available();
                 if *isolate_network && netns_available() {
                     let mut c = Command::new("unshare");
-                    c.arg("--net").arg("--").arg(exe).args(args);
+                    c.arg("--net").arg("--");
+                    if pdeathsig {
+                        c.args(["setpriv", "--pdeathsig", "KILL", "--"]);
+                    }
+                    c.arg(exe).args(args);
                     c
                 } else if *require_isolation {
                     return Err("network isolation required but `unshare --net` is refused".into());
@@ -81,7 +99,13 @@ impl Launch {
                     if *isolate_network {
                         tracing::warn!("`unshare --net` refused here: enclave shares the host network namespace");
                     }
-                    let mut c = Command::new(exe);
+                    let mut c = if pdeathsig {
+                        let mut c = Command::new("setpriv");
+                        c.args(["--pdeathsig", "KILL", "--"]).arg(exe);
+                        c
+                    } else {
+                        Command::new(exe)
+                    };
                     c.args(args);
                     c
                 }
@@ -168,6 +192,9 @@ pub async fn supervise(
         let started = std::time::Instant::now();
         tokio::select! {
             status = child.wait() => {
+                if shutdown.is_fired() {
+                    return Ok(());
+                }
                 tracing::error!(?status, "enclave exited; restarting after {:?}", backoff);
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff = Duration::from_millis(500);

@@ -7,7 +7,7 @@ use std::thread;
 
 use host::store::{BlobStore, RedbStore, StoreError};
 
-const THREADS: u64 = 8;
+const THREADS: usize = 8;
 const INCREMENTS_PER_THREAD: u64 = 25;
 
 fn decode(data: &[u8]) -> u64 {
@@ -21,7 +21,7 @@ fn store_concurrent_cas_increments_lose_nothing() {
     store.put(b"counter", None, &0u64.to_le_bytes()).unwrap();
 
     let conflicts = Arc::new(AtomicU64::new(0));
-    let start = Arc::new(Barrier::new(THREADS as usize));
+    let start = Arc::new(Barrier::new(THREADS));
     let workers: Vec<_> = (0..THREADS)
         .map(|_| {
             let (store, conflicts, start) = (store.clone(), conflicts.clone(), start.clone());
@@ -54,7 +54,7 @@ fn store_concurrent_cas_increments_lose_nothing() {
         worker.join().unwrap();
     }
 
-    let total = THREADS * INCREMENTS_PER_THREAD;
+    let total = THREADS as u64 * INCREMENTS_PER_THREAD;
     let blob = store.get(b"counter").unwrap().unwrap();
     assert_eq!(decode(&blob.data), total, "an increment was lost");
     assert_eq!(blob.version, total + 1, "one version per successful write");

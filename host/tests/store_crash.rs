@@ -38,7 +38,7 @@ fn self_verifies(record: &[u8]) -> bool {
     if record.len() < HEADER || &record[..4] != MAGIC {
         return false;
     }
-    let body_len = u32::from_le_bytes(record[12..16].try_into().unwrap()) as usize;
+    let body_len = u32::from_le_bytes(record[12..16].try_into().expect("4-byte slice")) as usize;
     let body = &record[HEADER..];
     body.len() == body_len && Sha256::digest(body).as_slice() == &record[16..48]
 }
@@ -53,16 +53,29 @@ fn sum_hex(record: &[u8]) -> String {
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("writer prints hex"))
         .collect()
 }
 
-/// `cargo test --test store_crash` builds only that test target, not the examples, so build
+/// `cargo test --test store_crash` alone builds only that test target, not the examples, so build
 /// the writer here (a no-op when it is fresh) and find it beside our own executable.
 fn storm_exe() -> PathBuf {
-    let me = std::env::current_exe().unwrap();
+    let me = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/store_crash-<hash>
-    let profile_dir = me.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let profile_dir = me
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps layout")
+        .to_path_buf();
+    let exe = profile_dir
+        .join("examples")
+        .join(format!("store_storm{}", std::env::consts::EXE_SUFFIX));
+    // `cargo test --workspace` (./dev test, CI) builds examples before running tests; a
+    // nested cargo there could rebuild with different feature unification, so only build
+    // when the writer is missing (a lone `cargo test --test store_crash`).
+    if exe.is_file() {
+        return exe;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let mut build = Command::new(cargo);
     build.args(["build", "--quiet", "-p", "host", "--example", "store_storm"]);
@@ -76,7 +89,7 @@ fn storm_exe() -> PathBuf {
         }
         None => panic!("unexpected target layout: {}", me.display()),
     }
-    let status = build.status().unwrap();
+    let status = build.status().expect("run cargo build");
     assert!(
         status.success(),
         "building examples/store_storm failed: {status}"
@@ -105,22 +118,22 @@ impl Acked {
         let f: Vec<&str> = line.split(' ').collect();
         match f.as_slice() {
             ["ACK", "blob", name, version, sum] => {
-                let key = (unhex(name), version.parse().unwrap());
+                let key = (unhex(name), version.parse().expect("numeric version"));
                 let old = self.blobs.insert(key, sum.to_string());
                 assert!(old.is_none(), "blob version acknowledged twice: {line}");
             }
             ["ACK", "queue", name, seq, sum] => {
-                let key = (unhex(name), seq.parse().unwrap());
+                let key = (unhex(name), seq.parse().expect("numeric seq"));
                 let old = self.items.insert(key, sum.to_string());
                 assert!(old.is_none(), "queue seq acknowledged twice: {line}");
             }
             ["BEGIN", "trim", name, before] => {
                 let at = self.trim_started.entry(unhex(name)).or_default();
-                *at = (*at).max(before.parse().unwrap());
+                *at = (*at).max(before.parse().expect("numeric trim bound"));
             }
             ["ACK", "trim", name, before, _removed] => {
                 let at = self.trim_acked.entry(unhex(name)).or_default();
-                *at = (*at).max(before.parse().unwrap());
+                *at = (*at).max(before.parse().expect("numeric trim bound"));
             }
             _ => panic!("unparseable line from writer: {line:?}"),
         }
@@ -135,19 +148,21 @@ fn storm_round(exe: &Path, db: &Path, round: u64) -> Vec<String> {
         .arg((0x5eed + round).to_string())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        .expect("start the writer");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let (tx, rx) = mpsc::channel();
     let reader = thread::spawn(move || {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = stdout.read_until(b'\n', &mut buf).unwrap();
+            let n = stdout
+                .read_until(b'\n', &mut buf)
+                .expect("read writer stdout");
             // A line cut short by the kill was never fully reported; ignore it.
             if n == 0 || buf.last() != Some(&b'\n') {
                 break;
             }
-            let line = String::from_utf8(buf[..n - 1].to_vec()).unwrap();
+            let line = String::from_utf8(buf[..n - 1].to_vec()).expect("writer prints ASCII");
             if tx.send(line).is_err() {
                 break;
             }
@@ -173,10 +188,10 @@ fn storm_round(exe: &Path, db: &Path, round: u64) -> Vec<String> {
     }
     // Vary the kill point between rounds: 300..1500 ms into the storm.
     thread::sleep(Duration::from_millis(300 + (round * 397) % 1200));
-    child.kill().unwrap(); // SIGKILL on unix
-    let status = child.wait().unwrap();
+    child.kill().expect("SIGKILL the writer"); // SIGKILL on unix
+    let status = child.wait().expect("reap the writer");
     assert!(!status.success(), "writer exited by itself: {status}");
-    reader.join().unwrap();
+    reader.join().expect("reader thread");
     lines.extend(rx.try_iter());
     lines
 }
@@ -188,7 +203,7 @@ fn read_queue(store: &RedbStore, queue: &[u8]) -> BTreeMap<u64, Vec<u8>> {
     loop {
         let page = store
             .queue_range(queue, from, MAX_RANGE_ITEMS, u32::MAX)
-            .unwrap();
+            .expect("queue_range");
         let Some(&(last, _)) = page.last() else {
             return out;
         };
@@ -201,7 +216,7 @@ fn read_queue(store: &RedbStore, queue: &[u8]) -> BTreeMap<u64, Vec<u8>> {
 }
 
 fn verify(db: &Path, acked: &Acked) -> usize {
-    let store = RedbStore::open(db).unwrap();
+    let store = RedbStore::open(db).expect("reopen after SIGKILL");
     let mut checked = 0;
 
     let mut current = HashMap::new();
@@ -209,7 +224,7 @@ fn verify(db: &Path, acked: &Acked) -> usize {
         let blob = current.entry(name.clone()).or_insert_with(|| {
             store
                 .get(name)
-                .unwrap()
+                .expect("get")
                 .expect("acknowledged blob is missing")
         });
         assert!(
@@ -245,7 +260,7 @@ fn verify(db: &Path, acked: &Acked) -> usize {
             .filter(|(q, _)| q == queue)
             .map(|(_, s)| *s)
             .max();
-        let next_seq = store.queue_stats(queue).unwrap().next_seq;
+        let next_seq = store.queue_stats(queue).expect("queue_stats").next_seq;
         assert!(
             Some(next_seq) > max_acked,
             "next seq {next_seq} would reuse an acked one"
@@ -281,7 +296,7 @@ fn store_survives_sigkill_during_write_storm() {
         }
         let checked = verify(&db, &acked);
         println!(
-            "round {round}: killed after {} lines; {checked} acknowledged writes verified intact",
+            "round {round}: killed after {} lines; {checked} acknowledged writes checked intact",
             lines.len()
         );
     }

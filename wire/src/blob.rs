@@ -357,6 +357,7 @@ impl BlobResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test constants are small
 mod tests {
     use proptest::prelude::*;
 

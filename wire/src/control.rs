@@ -132,6 +132,7 @@ impl ControlResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test constants are small
 mod tests {
     use super::*;
 

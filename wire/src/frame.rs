@@ -103,6 +103,7 @@ pub fn decode(buf: &[u8]) -> Result<(FrameKind, &[u8]), DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test constants are small
 mod tests {
     use proptest::prelude::*;
 

@@ -258,6 +258,7 @@ impl HelloAck {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test constants are small
 mod tests {
     use proptest::prelude::*;
 

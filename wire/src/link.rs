@@ -261,6 +261,7 @@ pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test constants are small
 mod tests {
     use super::*;
     use crate::hello::EgressTarget;

@@ -133,8 +133,8 @@ fn queue_seq_starts_at_one_and_survives_trim_and_reopen() {
             next_seq: 1
         }
     );
-    for want in 1..=3u64 {
-        assert_eq!(s.queue_append(b"q", &[want as u8; 10]).unwrap(), want);
+    for want in 1..=3u8 {
+        assert_eq!(s.queue_append(b"q", &[want; 10]).unwrap(), u64::from(want));
     }
     assert_eq!(s.queue_trim(b"q", 100).unwrap(), 3);
     assert_eq!(
