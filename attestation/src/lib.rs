@@ -20,6 +20,7 @@
 pub mod binding;
 mod certgen;
 mod claims;
+mod ecdsa;
 mod error;
 pub mod nitro;
 pub mod policy;

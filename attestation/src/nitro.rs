@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 
 use ciborium::value::{Integer, Value};
-use p384::ecdsa::signature::Verifier;
 
 use crate::claims::{Claims, Measurements, Platform};
 use crate::error::Error;
@@ -601,9 +600,9 @@ pub(crate) fn verify_pcr_document(
         }
     })?;
     let tbs = parsed.to_be_signed()?;
-    leaf_key
-        .verify(&tbs, &signature)
-        .map_err(|_| Error::SignatureInvalid)?;
+    if !crate::ecdsa::verify(&leaf_key, &tbs, &signature) {
+        return Err(Error::SignatureInvalid);
+    }
 
     // 8. Debug-mode enclaves report PCR0, PCR1 and PCR2 as all zeros: never accepted,
     //    whatever the policy says.

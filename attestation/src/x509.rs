@@ -9,7 +9,6 @@ use der::asn1::BitStringRef;
 use der::oid::ObjectIdentifier;
 use der::referenced::OwnedToRef;
 use der::{Decode, Reader, SliceReader};
-use p384::ecdsa::signature::Verifier;
 use sha2::{Digest, Sha384};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
@@ -153,8 +152,11 @@ impl Cert {
                 let key = issuer.p384_key().ok_or(SigFailure::IssuerKey)?;
                 let sig = p384::ecdsa::Signature::from_der(&self.signature)
                     .map_err(|_| SigFailure::Invalid)?;
-                key.verify(&self.tbs_raw, &sig)
-                    .map_err(|_| SigFailure::Invalid)
+                if crate::ecdsa::verify(&key, &self.tbs_raw, &sig) {
+                    Ok(())
+                } else {
+                    Err(SigFailure::Invalid)
+                }
             }
             Scheme::RsaPssSha384 => {
                 if self.outer_alg.oid != OID_RSASSA_PSS || !pss_params_ok(&self.outer_alg) {
@@ -229,9 +231,10 @@ fn pss_params_ok(alg: &AlgorithmIdentifierOwned) -> bool {
 
 /// Verifies `chain[0]` (the trust anchor) → … → `chain[last]` (the leaf) at `now`.
 ///
+/// `chain[0]` must already be known to be a pinned certificate (callers compare bytes).
 /// Checks, for every certificate: validity at `now` (the anchor included — AWS Nitro
 /// attestation process §3.2.3.1), signature under the issuer's key with the one allowed
-/// `scheme` (the anchor under its own key), issuer name = issuer's subject, no
+/// `scheme` (below the anchor), issuer name = issuer's subject, no
 /// duplicate extension and no unknown critical extension; for issuers: basicConstraints
 /// cA, keyCertSign when keyUsage is present, pathLenConstraint (§3.2.3.2, §3.2.3.3); for
 /// the leaf: not a CA, digitalSignature when keyUsage is present.
@@ -270,11 +273,16 @@ pub(crate) fn verify_chain(
         if cert.tbs.issuer != issuer.tbs.subject {
             return Err(invalid("issuer name differs from the issuer's subject"));
         }
-        cert.verify_signed_by(issuer, scheme).map_err(|e| match e {
-            SigFailure::Algorithm => invalid("signature algorithm not allowed in this chain"),
-            SigFailure::IssuerKey => invalid("issuer key unusable for this chain's algorithm"),
-            SigFailure::Invalid => Error::CertSignatureInvalid { index },
-        })?;
+        // The anchor is trusted because its bytes equal a pinned certificate, not because
+        // of its self-signature (RFC 5280 §6.1.1 (d): trust anchor information is an input
+        // of path validation), so only the certificates below it are signature-checked.
+        if index > 0 {
+            cert.verify_signed_by(issuer, scheme).map_err(|e| match e {
+                SigFailure::Algorithm => invalid("signature algorithm not allowed in this chain"),
+                SigFailure::IssuerKey => invalid("issuer key unusable for this chain's algorithm"),
+                SigFailure::Invalid => Error::CertSignatureInvalid { index },
+            })?;
+        }
 
         let bc = cert
             .basic_constraints()

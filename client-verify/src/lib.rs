@@ -1,1 +1,4 @@
 #![forbid(unsafe_code)]
+
+pub mod attest_cli;
+pub mod session;

@@ -5,13 +5,80 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::Enclave;
 
 pub type Body = Full<Bytes>;
+
+/// Largest `POST /v1/attestation` body: a base64 nonce of at most 512 bytes plus JSON.
+pub const MAX_ATTESTATION_BODY: usize = 1024;
+/// Client nonces (SPEC §3.2): at least 16 bytes so they cannot be guessed, at most Nitro's 512.
+pub const MIN_NONCE_LEN: usize = 16;
+pub const MAX_NONCE_LEN: usize = 512;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttestationRequest {
+    nonce: String,
+}
+
+/// Reads a JSON body of at most `max` bytes.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<hyper::body::Incoming>,
+    max: usize,
+) -> Result<T, Response<Body>> {
+    let body = Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|_| error(StatusCode::BAD_REQUEST, "bad_request"))
+}
+
+/// SPEC §3.2: fresh evidence binding this session's TLS key and the client's nonce.
+async fn attestation(enclave: Arc<Enclave>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let body: AttestationRequest = match read_json(req, MAX_ATTESTATION_BODY).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let Ok(nonce) = B64.decode(body.nonce.as_bytes()) else {
+        return error(StatusCode::BAD_REQUEST, "bad_request");
+    };
+    if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
+        return error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let spki = enclave.tls.spki_der.clone();
+    let binding = attestation::binding::digest(&spki, &nonce);
+    let platform = enclave.platform.clone();
+    let evidence = tokio::task::spawn_blocking(move || {
+        platform.attest(&crate::platform::AttestRequest {
+            user_data: &binding,
+            nonce: &nonce,
+            public_key: &spki,
+        })
+    })
+    .await;
+    match evidence {
+        Ok(Ok(ev)) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "platform": ev.platform.name(),
+                "evidence": B64.encode(&ev.evidence),
+                "endorsements": ev.endorsements.iter().map(|e| B64.encode(e)).collect::<Vec<_>>(),
+            }),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "attestation failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
 
 /// Builds a JSON response.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -41,7 +108,10 @@ pub async fn route(
                 "version": env!("CARGO_PKG_VERSION"),
             }),
         ),
-        (_, "/v1/health") => error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (&Method::POST, "/v1/attestation") => attestation(enclave, req).await,
+        (_, "/v1/health" | "/v1/attestation") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        }
         _ => error(StatusCode::NOT_FOUND, "not_found"),
     })
 }

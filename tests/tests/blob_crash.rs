@@ -24,7 +24,11 @@ fn content(writer: u8, n: u64) -> Vec<u8> {
 
 fn check(writer: u8, data: &[u8]) -> u64 {
     let n = u64::from_be_bytes(data[..8].try_into().unwrap());
-    assert_eq!(data, content(writer, n).as_slice(), "torn or corrupt blob for writer {writer}");
+    assert_eq!(
+        data,
+        content(writer, n).as_slice(),
+        "torn or corrupt blob for writer {writer}"
+    );
     n
 }
 
@@ -45,7 +49,9 @@ struct Acked {
 }
 
 async fn storm(addr: LinkAddr, writer: u8, acked: Arc<Mutex<Acked>>) {
-    let Ok(mut s) = link::connect(&addr).await else { return };
+    let Ok(mut s) = link::connect(&addr).await else {
+        return;
+    };
     if link::hello(&mut s, Stream::Blob).await.is_err() {
         return;
     }
@@ -74,7 +80,15 @@ async fn storm(addr: LinkAddr, writer: u8, acked: Arc<Mutex<Acked>>) {
             _ => return,
         }
         let item = content(writer.wrapping_add(100), n)[..64.min(9 + n as usize % 500)].to_vec();
-        match call(&mut s, BlobRequest::QueueAppend { queue: queue.clone(), item }).await {
+        match call(
+            &mut s,
+            BlobRequest::QueueAppend {
+                queue: queue.clone(),
+                item,
+            },
+        )
+        .await
+        {
             Some(BlobResponse::Appended { seq }) => {
                 acked.lock().unwrap().items.push((writer, seq, n));
             }
@@ -108,7 +122,10 @@ async fn every_acknowledged_write_survives_sigkill() {
             t.await.unwrap();
         }
         let acked = std::mem::take(&mut *acked.lock().unwrap());
-        assert!(acked.items.len() > 5, "round {round}: storm made no progress");
+        assert!(
+            acked.items.len() > 5,
+            "round {round}: storm made no progress"
+        );
 
         // Restart on the same file and check everything acknowledged.
         let stack = Stack::start_with(StackOpts {
@@ -126,7 +143,10 @@ async fn every_acknowledged_write_survives_sigkill() {
             match call(&mut s, BlobRequest::Get { name }).await.unwrap() {
                 BlobResponse::Blob { version: v, data } => {
                     // The acked version or a newer one whose ack was lost in the kill.
-                    assert!(v >= version, "writer {w}: version went back {version} -> {v}");
+                    assert!(
+                        v >= version,
+                        "writer {w}: version went back {version} -> {v}"
+                    );
                     let got = check(w as u8, &data);
                     if v == version {
                         assert_eq!(got, n);
@@ -149,7 +169,11 @@ async fn every_acknowledged_write_survives_sigkill() {
                     assert_eq!(items.len(), 1, "acked item {w}/{seq} missing");
                     assert_eq!(items[0].0, *seq);
                     let want = content(w.wrapping_add(100), *n);
-                    assert_eq!(items[0].1, want[..items[0].1.len()], "item {w}/{seq} corrupt");
+                    assert_eq!(
+                        items[0].1,
+                        want[..items[0].1.len()],
+                        "item {w}/{seq} corrupt"
+                    );
                     verified_items += 1;
                 }
                 other => panic!("unexpected {other:?}"),

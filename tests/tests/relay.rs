@@ -64,7 +64,9 @@ async fn many_concurrent_connections_keep_their_bytes_apart() {
         let addr = stack.ingress;
         set.spawn(async move {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let data: Vec<u8> = (0..65_536u32).map(|j| (i.wrapping_mul(31) ^ j) as u8).collect();
+            let data: Vec<u8> = (0..65_536u32)
+                .map(|j| (i.wrapping_mul(31) ^ j) as u8)
+                .collect();
             let (mut r, mut w) = s.split();
             let send = async {
                 w.write_all(&data).await.unwrap();
@@ -198,7 +200,9 @@ async fn oversize_and_garbage_frames_on_the_host_link_are_refused() {
     });
     // A frame header announcing MAX+1 bytes.
     let mut s = link::connect(&stack.host_link()).await.unwrap();
-    let mut header = ((wire::frame::MAX_FRAME_BODY + 1) as u32).to_be_bytes().to_vec();
+    let mut header = ((wire::frame::MAX_FRAME_BODY + 1) as u32)
+        .to_be_bytes()
+        .to_vec();
     header.push(wire::frame::FrameKind::Hello as u8);
     s.write_all(&header).await.unwrap();
     let mut rest = Vec::new();

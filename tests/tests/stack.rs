@@ -15,7 +15,11 @@ async fn https_get(stack: &Stack, path: &str) -> (String, Option<rustls::NamedGr
     let tcp = tokio::net::TcpStream::connect(stack.ingress).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("sealboost-enclave").unwrap();
     let mut s = tls::insecure_connector().connect(name, tcp).await.unwrap();
-    let group = s.get_ref().1.negotiated_key_exchange_group().map(|g| g.name());
+    let group = s
+        .get_ref()
+        .1
+        .negotiated_key_exchange_group()
+        .map(|g| g.name());
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -72,7 +76,9 @@ fn metrics_and_health_say_nothing_about_users() {
 #[test]
 fn simulated_enclave_runs_without_network_interfaces() {
     if !host::launcher::netns_available() {
-        eprintln!("SKIPPED: this kernel refuses `unshare --net`; the enclave shares the host network");
+        eprintln!(
+            "SKIPPED: this kernel refuses `unshare --net`; the enclave shares the host network"
+        );
         return;
     }
     let stack = Stack::start();
@@ -88,7 +94,11 @@ fn simulated_enclave_runs_without_network_interfaces() {
     assert_eq!(ifaces, ["lo"], "enclave sees interfaces {ifaces:?}");
     // And no IPv4 routes at all (`lo` is down in a fresh namespace): nothing to reach.
     let routes = std::fs::read_to_string(format!("/proc/{}/net/route", pids[0])).unwrap();
-    assert_eq!(routes.lines().skip(1).count(), 0, "enclave has routes: {routes}");
+    assert_eq!(
+        routes.lines().skip(1).count(),
+        0,
+        "enclave has routes: {routes}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +133,10 @@ async fn egress_is_deny_by_default_and_never_logs_payload() {
     let denied = EgressTarget::new("127.0.0.1", allowed.port().wrapping_add(1).max(1)).unwrap();
     let marker = b"SECRET-PAYLOAD-MARKER-7731";
     let hello = link::hello(&mut s, Stream::Egress(denied.clone()));
-    assert!(matches!(hello.await, Err(LinkError::Refused(HelloStatus::Denied))));
+    assert!(matches!(
+        hello.await,
+        Err(LinkError::Refused(HelloStatus::Denied))
+    ));
     let _ = s.write_all(marker).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -148,7 +161,11 @@ fn connection_limit_refuses_the_excess() {
     let mut c = std::net::TcpStream::connect(stack.ingress).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).unwrap(), 0, "the third connection is closed at once");
+    assert_eq!(
+        c.read(&mut buf).unwrap(),
+        0,
+        "the third connection is closed at once"
+    );
     assert_eq!(stack.metric("ingress_refused_busy"), 1);
     drop((a, b));
 }

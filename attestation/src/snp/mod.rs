@@ -10,7 +10,6 @@ mod report;
 
 use der::oid::ObjectIdentifier;
 use der::Decode;
-use p384::ecdsa::signature::Verifier;
 
 pub use report::{
     AttestationReport, MAX_REPORT_VERSION, MIN_REPORT_VERSION, POLICY_DEBUG_BIT, REPORT_LEN,
@@ -96,6 +95,35 @@ fn component(tcb: &SnpTcb, c: TcbComponent) -> Option<u8> {
         .into_iter()
         .find(|(k, _)| *k == c)
         .map(|(_, v)| v)
+}
+
+/// Sorts endorsement certificates (DER, any order, e.g. a KDS `vcek` plus `cert_chain`)
+/// into the VCEK/VLEK and the optional ASK/ASVK. ARKs are dropped: the verifier always
+/// uses its pinned ARK. Nothing is verified here.
+pub fn sort_endorsements(certs: &[Vec<u8>]) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+    let unrecognized = |reason| Error::EndorsementUnrecognized { reason };
+    let mut leaf = None;
+    let mut intermediate = None;
+    for der in certs {
+        let cert = Cert::parse(der, 0)?;
+        let cn = cert
+            .subject_cn()
+            .ok_or_else(|| unrecognized("certificate subject has no common name"))?;
+        let slot = if cn == "SEV-VCEK" || cn == "SEV-VLEK" {
+            &mut leaf
+        } else if cn.starts_with("ARK-") {
+            continue;
+        } else if cn.starts_with("SEV-") {
+            &mut intermediate
+        } else {
+            return Err(unrecognized("not an AMD SEV certificate"));
+        };
+        if slot.replace(der.clone()).is_some() {
+            return Err(unrecognized("more than one certificate of the same role"));
+        }
+    }
+    let leaf = leaf.ok_or_else(|| unrecognized("no VCEK or VLEK among the endorsements"))?;
+    Ok((leaf, intermediate))
 }
 
 /// Verifies an SEV-SNP report with explicit AMD anchors.
@@ -215,8 +243,9 @@ fn verify_inner(
         index: leaf_index,
         reason: "endorsement key is not a P-384 public key",
     })?;
-    key.verify(report.signed_bytes(), &signature)
-        .map_err(|_| Error::SignatureInvalid)?;
+    if !crate::ecdsa::verify(&key, report.signed_bytes(), &signature) {
+        return Err(Error::SignatureInvalid);
+    }
 
     // 9. §2.2: REPORTED_TCB, decoded with this generation's layout, is the TCB the
     //    endorsement key was derived from (KDS spec blSPL/teeSPL/snpSPL/ucodeSPL/fmcSPL).

@@ -1,0 +1,40 @@
+//! `sealboost`: the admin / operator command line.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use client_verify::attest_cli::{self, AttestCommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sealboost",
+    version,
+    about = "sealboost admin and operator tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Remote attestation: verify or inspect evidence by hand.
+    #[command(subcommand)]
+    Attest(AttestCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help / --version print and exit 0; real usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(attest_cli::EXIT_USAGE));
+        }
+    };
+    match &cli.command {
+        Command::Attest(cmd) => attest_cli::run(cmd),
+    }
+}
