@@ -93,12 +93,9 @@ pub fn check(claims: &Verified<Claims>, spki_der: &[u8], nonce: &[u8]) -> Result
             Ok(())
         }
         Platform::SevSnp => {
-            let report_data = claims
-                .report_data
-                .as_ref()
-                .ok_or(Error::BindingMismatch {
-                    field: "report_data",
-                })?;
+            let report_data = claims.report_data.as_ref().ok_or(Error::BindingMismatch {
+                field: "report_data",
+            })?;
             let wanted = snp_report_data(spki_der, nonce);
             if !bool::from(report_data.as_slice().ct_eq(wanted.as_slice())) {
                 return Err(Error::BindingMismatch {

@@ -257,7 +257,10 @@ pub struct Claims {
     pub report_data: Option<[u8; 64]>,
 }
 
-pub(crate) fn ser_hex<S: serde::Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_hex<S: serde::Serializer, T: AsRef<[u8]>>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(v.as_ref()))
 }
 

@@ -70,7 +70,9 @@ pub enum Error {
         now: u64,
     },
     /// A certificate is not yet valid at the verification time.
-    #[error("certificate {index} not valid before unix {not_before} (verification time unix {now})")]
+    #[error(
+        "certificate {index} not valid before unix {not_before} (verification time unix {now})"
+    )]
     CertNotYetValid {
         index: usize,
         not_before: u64,

@@ -105,7 +105,11 @@ impl Evidence {
 /// Verifies `evidence` under `policy` at time `now` with the pinned trust anchors (AWS
 /// Nitro root G1; AMD ARKs for Milan, Genoa, Turin). Simulated evidence is checked
 /// against the root the policy's `[simulated]` section names, and refused without one.
-pub fn verify(evidence: &Evidence, policy: &Policy, now: UnixTime) -> Result<Verified<Claims>, Error> {
+pub fn verify(
+    evidence: &Evidence,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<Verified<Claims>, Error> {
     match evidence {
         Evidence::Nitro(document) => {
             nitro::verify_nitro_with_root(document, roots::AWS_NITRO_ROOT_G1_DER, policy, now)

@@ -172,7 +172,9 @@ fn parse_cose_sign1(bytes: &[u8]) -> Result<CoseSign1, Error> {
         _ => return Err(cose_err("unprotected header is not a map")),
     }
     let Value::Bytes(payload) = payload else {
-        return Err(cose_err("payload is not a byte string (detached payloads unsupported)"));
+        return Err(cose_err(
+            "payload is not a byte string (detached payloads unsupported)",
+        ));
     };
     let Value::Bytes(signature) = signature else {
         return Err(cose_err("signature is not a byte string"));
@@ -242,12 +244,7 @@ fn payload_err(reason: &'static str) -> Error {
     Error::PayloadMalformed { reason }
 }
 
-fn bytes_field(
-    field: &'static str,
-    v: Value,
-    min: usize,
-    max: usize,
-) -> Result<Vec<u8>, Error> {
+fn bytes_field(field: &'static str, v: Value, min: usize, max: usize) -> Result<Vec<u8>, Error> {
     let Value::Bytes(b) = v else {
         return Err(Error::FieldInvalid {
             field,
@@ -271,7 +268,12 @@ fn bytes_field(
 }
 
 /// Optional fields: absent or CBOR null (what the NSM emits for "not requested") is None.
-fn optional_bytes(field: &'static str, v: Value, min: usize, max: usize) -> Result<Option<Vec<u8>>, Error> {
+fn optional_bytes(
+    field: &'static str,
+    v: Value,
+    min: usize,
+    max: usize,
+) -> Result<Option<Vec<u8>>, Error> {
     match v {
         Value::Null => Ok(None),
         other => bytes_field(field, other, min, max).map(Some),
@@ -488,9 +490,8 @@ fn parse_cabundle(v: Value) -> Result<Vec<Vec<u8>>, Error> {
 
 fn to_vec(value: &Value) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(|_| Error::Encoding {
-        what: "CBOR value",
-    })?;
+    ciborium::ser::into_writer(value, &mut out)
+        .map_err(|_| Error::Encoding { what: "CBOR value" })?;
     Ok(out)
 }
 

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::Signer;
+/// The release-key types, re-exported so callers need not depend on ed25519-dalek.
+pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::claims::{Generation, TcbComponent};
@@ -292,7 +294,9 @@ impl SignedPolicy {
         let (Some(_magic), Some(alg), Some(sig_hex), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed("header must be `<magic> ed25519 <signature hex>`"));
+            return Err(malformed(
+                "header must be `<magic> ed25519 <signature hex>`",
+            ));
         };
         if header.split(' ').next() != Some(SIGNED_POLICY_MAGIC) {
             return Err(malformed("unknown signed policy version"));
@@ -466,7 +470,10 @@ fn parse_body(body: &[u8], origin: PolicyOrigin) -> Result<Policy, Error> {
         .simulated
         .map(|s| -> Result<SimulatedPolicy, Error> {
             Ok(SimulatedPolicy {
-                trusted_root_sha256: hex_array("simulated.trusted_root_sha256", &s.trusted_root_sha256)?,
+                trusted_root_sha256: hex_array(
+                    "simulated.trusted_root_sha256",
+                    &s.trusted_root_sha256,
+                )?,
                 pcrs: pcr_policy("simulated", s.max_evidence_age_secs, s.allowed)?,
             })
         })
@@ -663,7 +670,10 @@ host_data = { expected = "000000000000000000000000000000000000000000000000000000
     fn wrong_key_is_refused() {
         let file = sign(BODY.as_bytes(), &key()).unwrap();
         let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
-        let err = SignedPolicy::parse(&file).unwrap().verify(&other).unwrap_err();
+        let err = SignedPolicy::parse(&file)
+            .unwrap()
+            .verify(&other)
+            .unwrap_err();
         assert!(matches!(err, Error::PolicySignatureInvalid));
     }
 
@@ -684,7 +694,10 @@ host_data = { expected = "000000000000000000000000000000000000000000000000000000
 
     #[test]
     fn unknown_fields_are_refused() {
-        let body = BODY.replace("allow_vlek = false", "allow_vlek = false\nallow_debug = true");
+        let body = BODY.replace(
+            "allow_vlek = false",
+            "allow_vlek = false\nallow_debug = true",
+        );
         let err = Policy::parse_unsigned_for_operator_check(body.as_bytes()).unwrap_err();
         assert!(matches!(err, Error::PolicyMalformed { .. }));
     }
@@ -710,7 +723,10 @@ host_data = { expected = "000000000000000000000000000000000000000000000000000000
             let body = BODY.replacen(from, to, 1);
             let err = Policy::parse_unsigned_for_operator_check(body.as_bytes()).unwrap_err();
             assert!(
-                matches!(err, Error::PolicyInvalid { .. } | Error::PolicyMalformed { .. }),
+                matches!(
+                    err,
+                    Error::PolicyInvalid { .. } | Error::PolicyMalformed { .. }
+                ),
                 "{from} -> {to}: {err:?}"
             );
         }
@@ -721,12 +737,21 @@ host_data = { expected = "000000000000000000000000000000000000000000000000000000
         for file in [
             format!("{SIGNED_POLICY_MAGIC} ed25519 00\n{BODY}"),
             format!("{SIGNED_POLICY_MAGIC} rsa {}\n{BODY}", "00".repeat(64)),
-            format!("{SIGNED_POLICY_MAGIC}-v9 ed25519 {}\n{BODY}", "00".repeat(64)),
-            format!("{SIGNED_POLICY_MAGIC} ed25519 {} extra\n{BODY}", "00".repeat(64)),
+            format!(
+                "{SIGNED_POLICY_MAGIC}-v9 ed25519 {}\n{BODY}",
+                "00".repeat(64)
+            ),
+            format!(
+                "{SIGNED_POLICY_MAGIC} ed25519 {} extra\n{BODY}",
+                "00".repeat(64)
+            ),
             SIGNED_POLICY_MAGIC.to_owned(),
         ] {
             let err = SignedPolicy::parse(file.as_bytes()).unwrap_err();
-            assert!(matches!(err, Error::PolicyEnvelopeMalformed { .. }), "{err:?}");
+            assert!(
+                matches!(err, Error::PolicyEnvelopeMalformed { .. }),
+                "{err:?}"
+            );
         }
     }
 

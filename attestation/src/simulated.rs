@@ -64,9 +64,9 @@ pub fn enclave_pcrs(exe_bytes: &[u8]) -> BTreeMap<u8, [u8; 48]> {
 }
 
 fn secret_to_pem(key: &p384::SecretKey) -> Result<Zeroizing<String>, Error> {
-    let doc = key
-        .to_pkcs8_der()
-        .map_err(|_| Error::Encoding { what: "private key" })?;
+    let doc = key.to_pkcs8_der().map_err(|_| Error::Encoding {
+        what: "private key",
+    })?;
     Ok(pem_block("PRIVATE KEY", doc.as_bytes()))
 }
 
@@ -81,8 +81,11 @@ fn pem_block(label: &str, der: &[u8]) -> Zeroizing<String> {
     out
 }
 
-/// Splits PEM text into `(label, der)` blocks; text outside blocks is ignored.
-fn pem_blocks(text: &str) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, Error> {
+/// One PEM block: label and decoded bytes (which may be a private key).
+type PemBlock = (String, Zeroizing<Vec<u8>>);
+
+/// Splits PEM text into blocks; text outside blocks is ignored.
+fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, Error> {
     let malformed = |reason| Error::SimulationMaterialMalformed { reason };
     let mut out = Vec::new();
     let mut current: Option<(String, Zeroizing<String>)> = None;
@@ -99,7 +102,9 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, Error> {
             .strip_prefix("-----END ")
             .and_then(|l| l.strip_suffix("-----"))
         {
-            let (begin, body) = current.take().ok_or_else(|| malformed("END without BEGIN"))?;
+            let (begin, body) = current
+                .take()
+                .ok_or_else(|| malformed("END without BEGIN"))?;
             if begin != label {
                 return Err(malformed("END label differs from BEGIN label"));
             }
@@ -117,14 +122,9 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, Error> {
     Ok(out)
 }
 
-fn expect_blocks(
-    text: &str,
-    labels: &[&str],
-) -> Result<Vec<Zeroizing<Vec<u8>>>, Error> {
+fn expect_blocks(text: &str, labels: &[&str]) -> Result<Vec<Zeroizing<Vec<u8>>>, Error> {
     let blocks = pem_blocks(text)?;
-    if blocks.len() != labels.len()
-        || blocks.iter().zip(labels).any(|((l, _), want)| l != want)
-    {
+    if blocks.len() != labels.len() || blocks.iter().zip(labels).any(|((l, _), want)| l != want) {
         return Err(Error::SimulationMaterialMalformed {
             reason: "unexpected PEM blocks (see the simulated module docs for the order)",
         });
@@ -386,7 +386,8 @@ impl SimulatedAttester {
 
         let mut guard = self.leaf.lock().unwrap_or_else(|p| p.into_inner());
         let stale = guard.as_ref().is_none_or(|l| {
-            now.as_secs() < l.not_before || now.as_secs().saturating_add(BACKDATE_SECS) > l.not_after
+            now.as_secs() < l.not_before
+                || now.as_secs().saturating_add(BACKDATE_SECS) > l.not_after
         });
         if stale {
             *guard = Some(self.new_leaf(now)?);

@@ -143,9 +143,9 @@ fn parse_rfc3339(s: &str) -> Result<u64, TimeParseError> {
     {
         return Err(TimeParseError("field out of range"));
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60
-        + second.min(59)
-        - offset_secs;
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59)
+            - offset_secs;
     u64::try_from(secs).map_err(|_| TimeParseError("before 1970"))
 }
 
@@ -192,7 +192,10 @@ mod tests {
 
     #[test]
     fn parses_both_forms() {
-        assert_eq!(UnixTime::parse("1705432216").unwrap().as_secs(), 1_705_432_216);
+        assert_eq!(
+            UnixTime::parse("1705432216").unwrap().as_secs(),
+            1_705_432_216
+        );
         assert_eq!(
             UnixTime::parse("2024-01-16T19:10:16Z").unwrap().as_secs(),
             1_705_432_216
@@ -203,15 +206,25 @@ mod tests {
                 .as_secs(),
             1_705_432_216
         );
-        assert_eq!(UnixTime::parse("1970-01-01T00:00:00Z").unwrap().as_secs(), 0);
+        assert_eq!(
+            UnixTime::parse("1970-01-01T00:00:00Z").unwrap().as_secs(),
+            0
+        );
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
         for s in [
-            "", "x", "2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-16T19:10:16",
-            "2024-01-16T19:10:16+2:00", "1969-12-31T23:59:59Z", "99999999999999999999999",
-            "2024-01-16T19:10:16.Z", "２０２４-01-16T19:10:16Z",
+            "",
+            "x",
+            "2024-13-01T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-01-16T19:10:16",
+            "2024-01-16T19:10:16+2:00",
+            "1969-12-31T23:59:59Z",
+            "99999999999999999999999",
+            "2024-01-16T19:10:16.Z",
+            "２０２４-01-16T19:10:16Z",
         ] {
             assert!(matches!(UnixTime::parse(s), Err(TimeParseError(_))), "{s}");
         }

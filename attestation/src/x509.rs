@@ -198,7 +198,9 @@ enum SigFailure {
     Invalid,
 }
 
-fn split_certificate(der: &[u8]) -> der::Result<(&[u8], AlgorithmIdentifierOwned, BitStringRef<'_>)> {
+fn split_certificate(
+    der: &[u8],
+) -> der::Result<(&[u8], AlgorithmIdentifierOwned, BitStringRef<'_>)> {
     let mut reader = SliceReader::new(der)?;
     let parts = reader.sequence(|r| {
         let tbs = r.tlv_bytes()?;
@@ -238,13 +240,9 @@ fn pss_params_ok(alg: &AlgorithmIdentifierOwned) -> bool {
 /// duplicate extension and no unknown critical extension; for issuers: basicConstraints
 /// cA, keyCertSign when keyUsage is present, pathLenConstraint (§3.2.3.2, §3.2.3.3); for
 /// the leaf: not a CA, digitalSignature when keyUsage is present.
-pub(crate) fn verify_chain(
-    chain: &[Cert],
-    now: UnixTime,
-    scheme: Scheme,
-) -> Result<(), Error> {
+pub(crate) fn verify_chain(chain: &[Cert], now: UnixTime, scheme: Scheme) -> Result<(), Error> {
     let n = chain.len();
-    if n < 2 || n > MAX_CHAIN_LEN {
+    if !(2..=MAX_CHAIN_LEN).contains(&n) {
         return Err(Error::CertChainInvalid {
             index: 0,
             reason: "chain length out of range",

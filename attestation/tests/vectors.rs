@@ -141,14 +141,38 @@ fn pinned_roots_equal_the_vector_roots() {
             })
             .collect()
     };
-    assert_eq!(pem_der("roots/aws-nitro-root-g1.pem"), vec![roots::AWS_NITRO_ROOT_G1_DER.to_vec()]);
+    assert_eq!(
+        pem_der("roots/aws-nitro-root-g1.pem"),
+        vec![roots::AWS_NITRO_ROOT_G1_DER.to_vec()]
+    );
     for (g, ark, ask, asvk) in [
-        ("milan", roots::AMD_ARK_MILAN_DER, roots::AMD_ASK_MILAN_DER, roots::AMD_ASVK_MILAN_DER),
-        ("genoa", roots::AMD_ARK_GENOA_DER, roots::AMD_ASK_GENOA_DER, roots::AMD_ASVK_GENOA_DER),
-        ("turin", roots::AMD_ARK_TURIN_DER, roots::AMD_ASK_TURIN_DER, roots::AMD_ASVK_TURIN_DER),
+        (
+            "milan",
+            roots::AMD_ARK_MILAN_DER,
+            roots::AMD_ASK_MILAN_DER,
+            roots::AMD_ASVK_MILAN_DER,
+        ),
+        (
+            "genoa",
+            roots::AMD_ARK_GENOA_DER,
+            roots::AMD_ASK_GENOA_DER,
+            roots::AMD_ASVK_GENOA_DER,
+        ),
+        (
+            "turin",
+            roots::AMD_ARK_TURIN_DER,
+            roots::AMD_ASK_TURIN_DER,
+            roots::AMD_ASVK_TURIN_DER,
+        ),
     ] {
-        assert_eq!(pem_der(&format!("roots/amd-ark-{g}.pem")), vec![ark.to_vec()]);
-        assert_eq!(pem_der(&format!("roots/amd-ask-{g}.pem")), vec![ask.to_vec()]);
+        assert_eq!(
+            pem_der(&format!("roots/amd-ark-{g}.pem")),
+            vec![ark.to_vec()]
+        );
+        assert_eq!(
+            pem_der(&format!("roots/amd-ask-{g}.pem")),
+            vec![ask.to_vec()]
+        );
         assert_eq!(
             pem_der(&format!("roots/amd-ask-ark-asvk-{g}.pem")),
             vec![ask.to_vec(), ark.to_vec(), asvk.to_vec()]
@@ -193,9 +217,15 @@ fn nitro_prod_is_rejected_outside_its_window() {
     let doc = Evidence::Nitro(read(&dir, PROD));
     let policy = prod_policy([PROD_PCR0, PROD_PCR1, PROD_PCR2], 30 * 24 * 3600);
     let err = verify(&doc, &policy, UnixTime::from_secs(PROD_NOT_BEFORE - 1)).unwrap_err();
-    assert!(matches!(err, Error::CertNotYetValid { index: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertNotYetValid { index: 4, .. }),
+        "{err:?}"
+    );
     let err = verify(&doc, &policy, UnixTime::from_secs(PROD_NOT_AFTER + 1)).unwrap_err();
-    assert!(matches!(err, Error::CertExpired { index: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertExpired { index: 4, .. }),
+        "{err:?}"
+    );
     let err = verify(&doc, &policy, UnixTime::now()).unwrap_err();
     assert!(matches!(err, Error::CertExpired { .. }), "{err:?}");
     // Inside the window both ends are accepted.
@@ -213,7 +243,10 @@ fn nitro_prod_is_rejected_with_any_pcr_changed() {
         pcrs[usize::from(index)] = flip_hex(&pcrs[usize::from(index)]);
         let policy = prod_policy([&pcrs[0], &pcrs[1], &pcrs[2]], 3 * 3600);
         let err = verify(&doc, &policy, at).unwrap_err();
-        assert!(matches!(err, Error::PcrMismatch { index: i } if i == index), "{err:?}");
+        assert!(
+            matches!(err, Error::PcrMismatch { index: i } if i == index),
+            "{err:?}"
+        );
     }
 }
 
@@ -236,7 +269,10 @@ fn nitro_prod_is_rejected_when_too_old_for_the_policy() {
     let doc = Evidence::Nitro(read(&dir, PROD));
     let policy = prod_policy([PROD_PCR0, PROD_PCR1, PROD_PCR2], 60);
     let err = verify(&doc, &policy, UnixTime::from_secs(PROD_AT)).unwrap_err();
-    assert!(matches!(err, Error::EvidenceTooOld { max_secs: 60, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::EvidenceTooOld { max_secs: 60, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -248,10 +284,19 @@ fn nitro_debug_documents_are_rejected_as_debug() {
         ("nitro/libsignal-debug-20230517.cose", 1_684_362_463u64),
         ("nitro/evervault-debug-20221012.cose", 1_665_586_191), // 2022-10-12T14:49:51Z
     ] {
-        let err = verify(&Evidence::Nitro(read(&dir, file)), &policy, UnixTime::from_secs(at))
-            .unwrap_err();
+        let err = verify(
+            &Evidence::Nitro(read(&dir, file)),
+            &policy,
+            UnixTime::from_secs(at),
+        )
+        .unwrap_err();
         assert!(
-            matches!(err, Error::DebugEnclave { platform: Platform::Nitro }),
+            matches!(
+                err,
+                Error::DebugEnclave {
+                    platform: Platform::Nitro
+                }
+            ),
             "{file}: {err:?}"
         );
     }
@@ -275,18 +320,36 @@ fn nitro_debug_document_fields_and_to_be_signed_bytes() {
         "nitro/evervault-debug-20221012.cose",
     ))
     .unwrap();
-    assert_eq!(ev.document.public_key.as_deref(), Some(&b"my super secret key"[..]));
-    assert_eq!(ev.document.user_data.as_deref(), Some(&b"hello, world!"[..]));
+    assert_eq!(
+        ev.document.public_key.as_deref(),
+        Some(&b"my super secret key"[..])
+    );
+    assert_eq!(
+        ev.document.user_data.as_deref(),
+        Some(&b"hello, world!"[..])
+    );
     assert!(ev.claims_aws_root());
 }
 
 #[test]
 fn nitro_document_under_a_policy_without_nitro_is_refused() {
     let Some(dir) = vectors() else { return };
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[&"00".repeat(48)], false)));
-    let err = verify(&Evidence::Nitro(read(&dir, PROD)), &policy, UnixTime::from_secs(PROD_AT))
-        .unwrap_err();
-    assert!(matches!(err, Error::PlatformNotInPolicy { platform: Platform::Nitro }));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[&"00".repeat(48)], false)
+    ));
+    let err = verify(
+        &Evidence::Nitro(read(&dir, PROD)),
+        &policy,
+        UnixTime::from_secs(PROD_AT),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::PlatformNotInPolicy {
+            platform: Platform::Nitro
+        }
+    ));
 }
 
 #[test]
@@ -297,9 +360,16 @@ fn nitro_document_is_not_accepted_as_simulated() {
         "version = 1\n{}",
         common::simulated_section(&[9u8; 32], &[(0, PROD_PCR0.to_owned())], 3 * 3600)
     ));
-    let err = verify(&Evidence::Simulated(read(&dir, PROD)), &policy, UnixTime::from_secs(PROD_AT))
-        .unwrap_err();
-    assert!(matches!(err, Error::SimulatedRootMismatch { .. }), "{err:?}");
+    let err = verify(
+        &Evidence::Simulated(read(&dir, PROD)),
+        &policy,
+        UnixTime::from_secs(PROD_AT),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::SimulatedRootMismatch { .. }),
+        "{err:?}"
+    );
 }
 
 // ----- SEV-SNP ---------------------------------------------------------------------------
@@ -308,7 +378,10 @@ fn nitro_document_is_not_accepted_as_simulated() {
 fn snp_vectors_are_accepted_with_their_measurement() {
     let Some(dir) = vectors() else { return };
     for v in &SNP_ACCEPTED {
-        let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+        let policy = signed_policy(&format!(
+            "version = 1\n{}",
+            snp_section(&[v.measurement], false)
+        ));
         let claims = verify(&snp_evidence(&dir, v), &policy, UnixTime::from_secs(SNP_AT))
             .unwrap_or_else(|e| panic!("{}: {e:?}", v.report));
         assert_eq!(claims.platform, Platform::SevSnp);
@@ -330,7 +403,10 @@ fn snp_vectors_are_accepted_with_their_measurement() {
 fn snp_turin_tcb_uses_the_turin_layout() {
     let Some(dir) = vectors() else { return };
     let v = &SNP_ACCEPTED[2];
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[v.measurement], false)
+    ));
     let claims = verify(&snp_evidence(&dir, v), &policy, UnixTime::from_secs(SNP_AT)).unwrap();
     let tcb = claims.tcb.unwrap();
     assert_eq!(
@@ -343,12 +419,23 @@ fn snp_turin_tcb_uses_the_turin_layout() {
 fn snp_vectors_are_rejected_outside_their_window() {
     let Some(dir) = vectors() else { return };
     for v in &SNP_ACCEPTED {
-        let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+        let policy = signed_policy(&format!(
+            "version = 1\n{}",
+            snp_section(&[v.measurement], false)
+        ));
         let ev = snp_evidence(&dir, v);
         let err = verify(&ev, &policy, UnixTime::from_secs(v.not_before - 1)).unwrap_err();
-        assert!(matches!(err, Error::CertNotYetValid { index: 2, .. }), "{}: {err:?}", v.report);
+        assert!(
+            matches!(err, Error::CertNotYetValid { index: 2, .. }),
+            "{}: {err:?}",
+            v.report
+        );
         let err = verify(&ev, &policy, UnixTime::from_secs(v.not_after + 1)).unwrap_err();
-        assert!(matches!(err, Error::CertExpired { index: 2, .. }), "{}: {err:?}", v.report);
+        assert!(
+            matches!(err, Error::CertExpired { index: 2, .. }),
+            "{}: {err:?}",
+            v.report
+        );
     }
 }
 
@@ -359,7 +446,11 @@ fn snp_vectors_are_rejected_with_a_changed_measurement() {
         let changed = flip_hex(v.measurement);
         let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[&changed], false)));
         let err = verify(&snp_evidence(&dir, v), &policy, UnixTime::from_secs(SNP_AT)).unwrap_err();
-        assert!(matches!(err, Error::MeasurementNotAllowed { .. }), "{}: {err:?}", v.report);
+        assert!(
+            matches!(err, Error::MeasurementNotAllowed { .. }),
+            "{}: {err:?}",
+            v.report
+        );
     }
 }
 
@@ -381,12 +472,28 @@ fn snp_minimum_tcb_per_component() {
     let err = verify(&ev, &policy_with(3, 8, 0x74), at).unwrap_err();
     assert!(matches!(
         err,
-        Error::TcbTooLow { component: TcbComponent::Microcode, reported: 0x73, minimum: 0x74 }
+        Error::TcbTooLow {
+            component: TcbComponent::Microcode,
+            reported: 0x73,
+            minimum: 0x74
+        }
     ));
     let err = verify(&ev, &policy_with(4, 8, 0), at).unwrap_err();
-    assert!(matches!(err, Error::TcbTooLow { component: TcbComponent::Bootloader, .. }));
+    assert!(matches!(
+        err,
+        Error::TcbTooLow {
+            component: TcbComponent::Bootloader,
+            ..
+        }
+    ));
     let err = verify(&ev, &policy_with(0, 9, 0), at).unwrap_err();
-    assert!(matches!(err, Error::TcbTooLow { component: TcbComponent::Snp, .. }));
+    assert!(matches!(
+        err,
+        Error::TcbTooLow {
+            component: TcbComponent::Snp,
+            ..
+        }
+    ));
 
     // A policy naming only Genoa does not accept a Milan report.
     let genoa_only = signed_policy(&format!(
@@ -396,7 +503,12 @@ fn snp_minimum_tcb_per_component() {
         v.measurement
     ));
     let err = verify(&ev, &genoa_only, at).unwrap_err();
-    assert!(matches!(err, Error::TcbPolicyMissing { generation: Generation::Milan }));
+    assert!(matches!(
+        err,
+        Error::TcbPolicyMissing {
+            generation: Generation::Milan
+        }
+    ));
 }
 
 #[test]
@@ -405,7 +517,10 @@ fn snp_virtee_bit_flip_in_byte_21_is_rejected() {
     let v = &SNP_ACCEPTED[3];
     let mut report = read(&dir, v.report);
     report[21] ^= 0x80;
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[v.measurement], false)
+    ));
     let ev = Evidence::SevSnp {
         report,
         vcek_or_vlek: read(&dir, v.cert),
@@ -432,7 +547,10 @@ fn snp_vlek_vmpl1_is_rejected_for_vmpl_and_expiry() {
     assert!(matches!(err, Error::VmplNotZero { vmpl: 1 }), "{err:?}");
     // 2025-12-11: the VLEK has expired.
     let err = verify(&ev, &policy, UnixTime::from_secs(1_765_411_200)).unwrap_err();
-    assert!(matches!(err, Error::CertExpired { index: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertExpired { index: 2, .. }),
+        "{err:?}"
+    );
     // And a policy that does not allow VLEKs refuses it before anything else.
     let no_vlek = signed_policy(&format!("version = 1\n{}", snp_section(&[&m], false)));
     let err = verify(&ev, &no_vlek, UnixTime::from_secs(SNP_AT)).unwrap_err();
@@ -448,15 +566,24 @@ fn snp_vcek_with_altered_extensions_fails_the_ask_signature() {
         vcek_or_vlek: read(&dir, "snp/trustee-vcek-bad-signature.der"),
         ask_or_asvk: None,
     };
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[v.measurement], false)
+    ));
     let err = verify(&ev, &policy, UnixTime::from_secs(SNP_AT)).unwrap_err();
-    assert!(matches!(err, Error::CertSignatureInvalid { index: 2 }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertSignatureInvalid { index: 2 }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn snp_fake_all_zero_report_is_rejected() {
     let Some(dir) = vectors() else { return };
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[&"00".repeat(48)], true)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[&"00".repeat(48)], true)
+    ));
     for cert in ["snp/virtee-milan.vcek.der", "snp/oak-genoa_oc.vcek.der"] {
         let ev = Evidence::SevSnp {
             report: read(&dir, "snp/oak-fake.report"),
@@ -464,7 +591,10 @@ fn snp_fake_all_zero_report_is_rejected() {
             ask_or_asvk: None,
         };
         let err = verify(&ev, &policy, UnixTime::from_secs(SNP_AT)).unwrap_err();
-        assert!(matches!(err, Error::ReportVersionUnsupported { version: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::ReportVersionUnsupported { version: 0, .. }),
+            "{err:?}"
+        );
     }
 }
 
@@ -472,7 +602,10 @@ fn snp_fake_all_zero_report_is_rejected() {
 fn snp_with_the_ask_supplied_as_endorsement() {
     let Some(dir) = vectors() else { return };
     let v = &SNP_ACCEPTED[0];
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[v.measurement], false)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[v.measurement], false)
+    ));
     let at = UnixTime::from_secs(SNP_AT);
     let with_ask = |ask: &[u8]| Evidence::SevSnp {
         report: read(&dir, v.report),
@@ -482,10 +615,16 @@ fn snp_with_the_ask_supplied_as_endorsement() {
     verify(&with_ask(roots::AMD_ASK_MILAN_DER), &policy, at).unwrap();
     // Genoa's ASK does not chain to Milan's ARK (names and signature differ).
     let err = verify(&with_ask(roots::AMD_ASK_GENOA_DER), &policy, at).unwrap_err();
-    assert!(matches!(err, Error::CertChainInvalid { index: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertChainInvalid { index: 1, .. }),
+        "{err:?}"
+    );
     // The ASVK is not the VCEK's issuer.
     let err = verify(&with_ask(roots::AMD_ASVK_MILAN_DER), &policy, at).unwrap_err();
-    assert!(matches!(err, Error::CertChainInvalid { index: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::CertChainInvalid { index: 2, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -497,9 +636,21 @@ fn snp_report_with_the_wrong_generations_vcek_is_rejected() {
         vcek_or_vlek: read(&dir, SNP_ACCEPTED[0].cert),
         ask_or_asvk: None,
     };
-    let policy = signed_policy(&format!("version = 1\n{}", snp_section(&[SNP_ACCEPTED[1].measurement], false)));
+    let policy = signed_policy(&format!(
+        "version = 1\n{}",
+        snp_section(&[SNP_ACCEPTED[1].measurement], false)
+    ));
     let err = verify(&ev, &policy, UnixTime::from_secs(SNP_AT)).unwrap_err();
-    assert!(matches!(err, Error::GenerationMismatch { endorsed: Generation::Milan, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::GenerationMismatch {
+                endorsed: Generation::Milan,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // Two Milan chips: the signature check fails (different VCEK keys).
     let ev = Evidence::SevSnp {
         report: read(&dir, SNP_ACCEPTED[3].report),

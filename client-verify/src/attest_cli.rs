@@ -153,7 +153,7 @@ fn maybe_base64(bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// DER certificates from a PEM bundle or a single DER file.
-fn certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+fn certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(vec![bytes.to_vec()]);
     };
@@ -267,7 +267,8 @@ fn policy(args: &VerifyArgs) -> Result<Result<Policy, attestation::Error>, Usage
     .map_err(|e| Usage(e.to_string()))
 }
 
-fn evidence(args: &VerifyArgs) -> Result<Evidence, Usage> {
+/// The evidence, or (inner `Err`) a rejection the verifier would have made anyway.
+fn evidence(args: &VerifyArgs) -> Result<Result<Evidence, attestation::Error>, Usage> {
     let bytes = maybe_base64(read_file(&args.evidence)?);
     let platform = match args.platform {
         Some(p) => p,
@@ -281,7 +282,7 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Usage> {
     if platform != PlatformArg::SevSnp && !args.endorsements.is_empty() {
         return usage("--endorsement only applies to SEV-SNP reports");
     }
-    Ok(match platform {
+    Ok(Ok(match platform {
         PlatformArg::Nitro => Evidence::Nitro(bytes),
         PlatformArg::Simulated => Evidence::Simulated(bytes),
         PlatformArg::SevSnp => {
@@ -291,9 +292,13 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Usage> {
             let mut certs = Vec::new();
             for path in &args.endorsements {
                 let file = read_file(path)?;
-                certs.extend(
-                    certificates(&file).map_err(|e| Usage(format!("{}: {e}", path.display())))?,
-                );
+                match certificates(&file) {
+                    Ok(c) => certs.extend(c),
+                    // A broken endorsement is a rejected input, like a broken report.
+                    Err(reason) => {
+                        return Ok(Err(attestation::Error::CertMalformed { index: 2, reason }));
+                    }
+                }
             }
             match snp::sort_endorsements(&certs) {
                 Ok((leaf, intermediate)) => Evidence::SevSnp {
@@ -301,15 +306,10 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Usage> {
                     vcek_or_vlek: leaf,
                     ask_or_asvk: intermediate,
                 },
-                // Let the verifier report the unusable certificate as a failed step.
-                Err(_) => Evidence::SevSnp {
-                    report: bytes,
-                    vcek_or_vlek: certs.into_iter().next().unwrap_or_default(),
-                    ask_or_asvk: None,
-                },
+                Err(e) => return Ok(Err(e)),
             }
         }
-    })
+    }))
 }
 
 fn origin_line(origin: &PolicyOrigin) -> String {
@@ -328,8 +328,9 @@ fn origin_line(origin: &PolicyOrigin) -> String {
 fn run_verify(args: &VerifyArgs) -> Result<u8, Usage> {
     let now = parse_time(&args.at)?;
     let evidence = evidence(args)?;
-    let result = policy(args)?.and_then(|p| attestation::verify(&evidence, &p, now));
+    let policy = policy(args)?;
     let adhoc = args.policy.is_none();
+    let result = evidence.and_then(|ev| policy.and_then(|p| attestation::verify(&ev, &p, now)));
     match result {
         Ok(claims) => {
             if args.json {

@@ -127,7 +127,11 @@ async fn relay_one(
             return;
         }
     };
-    let stats = relay::pump(tcp, link, cfg.timeouts, cancel).await;
+    // Unix-socket links (simulation) take the zero-copy path; vsock streams are copied.
+    let stats = match link.into_unix() {
+        Ok(unix) => relay::pump_spliced(tcp, unix, cfg.timeouts, cancel).await,
+        Err(link) => relay::pump(tcp, link, cfg.timeouts, cancel).await,
+    };
     Metrics::add(&metrics.ingress_bytes_in, stats.a_to_b);
     Metrics::add(&metrics.ingress_bytes_out, stats.b_to_a);
     if stats.end == PumpEnd::TimedOut {

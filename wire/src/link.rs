@@ -71,7 +71,30 @@ trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// One link connection, whatever the transport.
-pub struct LinkStream(Box<dyn Io>);
+pub struct LinkStream(Inner);
+
+enum Inner {
+    Unix(UnixStream),
+    Other(Box<dyn Io>),
+}
+
+impl LinkStream {
+    /// The Unix socket underneath, for zero-copy relaying (`splice(2)`); vsock streams
+    /// come back unchanged.
+    pub fn into_unix(self) -> Result<UnixStream, Self> {
+        match self.0 {
+            Inner::Unix(u) => Ok(u),
+            other => Err(Self(other)),
+        }
+    }
+
+    fn io(&mut self) -> &mut (dyn Io + 'static) {
+        match &mut self.0 {
+            Inner::Unix(u) => u,
+            Inner::Other(b) => &mut **b,
+        }
+    }
+}
 
 impl fmt::Debug for LinkStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,7 +108,7 @@ impl AsyncRead for LinkStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0).poll_read(cx, buf)
+        Pin::new(self.io()).poll_read(cx, buf)
     }
 }
 
@@ -95,13 +118,13 @@ impl AsyncWrite for LinkStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0).poll_write(cx, buf)
+        Pin::new(self.io()).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0).poll_flush(cx)
+        Pin::new(self.io()).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0).poll_shutdown(cx)
+        Pin::new(self.io()).poll_shutdown(cx)
     }
 }
 
@@ -132,8 +155,8 @@ impl LinkListener {
 
     pub async fn accept(&self) -> io::Result<LinkStream> {
         match self {
-            Self::Unix(l) => Ok(LinkStream(Box::new(l.accept().await?.0))),
-            Self::Vsock(l) => Ok(LinkStream(Box::new(l.accept().await?.0))),
+            Self::Unix(l) => Ok(LinkStream(Inner::Unix(l.accept().await?.0))),
+            Self::Vsock(l) => Ok(LinkStream(Inner::Other(Box::new(l.accept().await?.0)))),
         }
     }
 }
@@ -141,10 +164,10 @@ impl LinkListener {
 /// Opens a link connection to `addr`.
 pub async fn connect(addr: &LinkAddr) -> io::Result<LinkStream> {
     match addr {
-        LinkAddr::Unix(path) => Ok(LinkStream(Box::new(UnixStream::connect(path).await?))),
-        LinkAddr::Vsock { cid, port } => Ok(LinkStream(Box::new(
+        LinkAddr::Unix(path) => Ok(LinkStream(Inner::Unix(UnixStream::connect(path).await?))),
+        LinkAddr::Vsock { cid, port } => Ok(LinkStream(Inner::Other(Box::new(
             tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?,
-        ))),
+        )))),
     }
 }
 

@@ -65,11 +65,9 @@ fn classify_endorsement(cert: &Cert) -> Result<(SnpSigningKey, Generation), Erro
 }
 
 fn spl(cert: &Cert, oid: &ObjectIdentifier, index: usize) -> Result<u8, Error> {
-    let value = cert
-        .extension(oid)
-        .ok_or(Error::EndorsementUnrecognized {
-            reason: "a TCB extension is missing",
-        })?;
+    let value = cert.extension(oid).ok_or(Error::EndorsementUnrecognized {
+        reason: "a TCB extension is missing",
+    })?;
     u8::from_der(value).map_err(|_| Error::CertMalformed {
         index,
         reason: "TCB extension is not a small INTEGER",
@@ -77,7 +75,11 @@ fn spl(cert: &Cert, oid: &ObjectIdentifier, index: usize) -> Result<u8, Error> {
 }
 
 /// The TCB the endorsement key was derived for, from its extensions.
-fn endorsed_tcb(cert: &Cert, generation: Generation, index: usize) -> Result<Vec<(TcbComponent, u8)>, Error> {
+fn endorsed_tcb(
+    cert: &Cert,
+    generation: Generation,
+    index: usize,
+) -> Result<Vec<(TcbComponent, u8)>, Error> {
     let mut v = vec![
         (TcbComponent::Bootloader, spl(cert, &OID_BL_SPL, index)?),
         (TcbComponent::Tee, spl(cert, &OID_TEE_SPL, index)?),
@@ -98,31 +100,36 @@ fn component(tcb: &SnpTcb, c: TcbComponent) -> Option<u8> {
 }
 
 /// Sorts endorsement certificates (DER, any order, e.g. a KDS `vcek` plus `cert_chain`)
-/// into the VCEK/VLEK and the optional ASK/ASVK. ARKs are dropped: the verifier always
-/// uses its pinned ARK. Nothing is verified here.
+/// into the VCEK/VLEK and its issuer (ASK/ASVK) if present. ARKs and intermediates that
+/// did not issue the VCEK/VLEK are dropped: the verifier always uses its pinned ARK and
+/// falls back to the pinned ASK/ASVK. Nothing is verified here.
 pub fn sort_endorsements(certs: &[Vec<u8>]) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
     let unrecognized = |reason| Error::EndorsementUnrecognized { reason };
-    let mut leaf = None;
-    let mut intermediate = None;
+    let mut leaf: Option<(Vec<u8>, Option<String>)> = None;
+    let mut intermediates = Vec::new();
     for der in certs {
         let cert = Cert::parse(der, 0)?;
         let cn = cert
             .subject_cn()
             .ok_or_else(|| unrecognized("certificate subject has no common name"))?;
-        let slot = if cn == "SEV-VCEK" || cn == "SEV-VLEK" {
-            &mut leaf
-        } else if cn.starts_with("ARK-") {
-            continue;
+        if cn == "SEV-VCEK" || cn == "SEV-VLEK" {
+            if leaf.replace((der.clone(), cert.issuer_cn())).is_some() {
+                return Err(unrecognized(
+                    "more than one VCEK/VLEK among the endorsements",
+                ));
+            }
         } else if cn.starts_with("SEV-") {
-            &mut intermediate
-        } else {
+            intermediates.push((cn, der));
+        } else if !cn.starts_with("ARK-") {
             return Err(unrecognized("not an AMD SEV certificate"));
-        };
-        if slot.replace(der.clone()).is_some() {
-            return Err(unrecognized("more than one certificate of the same role"));
         }
     }
-    let leaf = leaf.ok_or_else(|| unrecognized("no VCEK or VLEK among the endorsements"))?;
+    let (leaf, issuer) =
+        leaf.ok_or_else(|| unrecognized("no VCEK or VLEK among the endorsements"))?;
+    let intermediate = intermediates
+        .into_iter()
+        .find(|(cn, _)| issuer.as_deref() == Some(cn.as_str()))
+        .map(|(_, der)| der.clone());
     Ok((leaf, intermediate))
 }
 
@@ -270,9 +277,11 @@ fn verify_inner(
     // 10. KDS spec hwID: a VCEK is issued for one chip; CHIP_ID must be that chip (Turin
     //     hwIDs are the first 8 bytes of CHIP_ID, the rest is zero).
     if kind == SnpSigningKey::Vcek {
-        let hw_id = leaf.extension(&OID_HW_ID).ok_or(Error::EndorsementUnrecognized {
-            reason: "VCEK has no hwID extension",
-        })?;
+        let hw_id = leaf
+            .extension(&OID_HW_ID)
+            .ok_or(Error::EndorsementUnrecognized {
+                reason: "VCEK has no hwID extension",
+            })?;
         let (head, tail) = report.chip_id.split_at(hw_id.len().min(64));
         if head != hw_id || tail.iter().any(|b| *b != 0) || hw_id.is_empty() {
             return Err(Error::ChipIdMismatch);
@@ -357,7 +366,9 @@ fn report_signature(report: &AttestationReport) -> Result<p384::ecdsa::Signature
     if r_pad.iter().chain(s_pad).any(|b| *b != 0)
         || report.signature_reserved().iter().any(|b| *b != 0)
     {
-        return Err(malformed("non-zero bytes in the unused part of the signature"));
+        return Err(malformed(
+            "non-zero bytes in the unused part of the signature",
+        ));
     }
     let mut r = [0u8; 48];
     let mut s = [0u8; 48];

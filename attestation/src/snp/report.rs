@@ -295,6 +295,9 @@ mod tests {
         assert_eq!(r.signature_s[71], 0xDD);
         assert_eq!(r.cpuid_generation(), Some(Some(Generation::Turin)));
         assert_eq!(r.signed_bytes().len(), SIGNED_LEN);
-        assert_eq!(r.signature_reserved().len(), REPORT_LEN - offset::SIG_RESERVED);
+        assert_eq!(
+            r.signature_reserved().len(),
+            REPORT_LEN - offset::SIG_RESERVED
+        );
     }
 }

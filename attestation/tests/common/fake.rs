@@ -120,7 +120,11 @@ fn time(secs: u64) -> Time {
     Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(secs)).unwrap())
 }
 
-fn tbs(spec: &CertSpec, spki: SubjectPublicKeyInfoOwned, alg: AlgorithmIdentifierOwned) -> TbsCertificate {
+fn tbs(
+    spec: &CertSpec,
+    spki: SubjectPublicKeyInfoOwned,
+    alg: AlgorithmIdentifierOwned,
+) -> TbsCertificate {
     TbsCertificate {
         version: Version::V3,
         serial_number: SerialNumber::new(&spec.serial).unwrap(),
@@ -166,7 +170,11 @@ pub fn issue_ecdsa(
     sha256_alg: bool,
 ) -> Vec<u8> {
     let alg = AlgorithmIdentifierOwned {
-        oid: if sha256_alg { ECDSA_SHA256 } else { ECDSA_SHA384 },
+        oid: if sha256_alg {
+            ECDSA_SHA256
+        } else {
+            ECDSA_SHA384
+        },
         parameters: None,
     };
     let tbs = tbs(spec, subject, alg.clone());
@@ -191,7 +199,8 @@ pub fn issue_pss(
 ) -> Vec<u8> {
     let alg = pss_alg(salt);
     let tbs = tbs(spec, subject, alg.clone());
-    let signer = rsa::pss::SigningKey::<Sha384>::new_with_salt_len(issuer.clone(), usize::from(salt));
+    let signer =
+        rsa::pss::SigningKey::<Sha384>::new_with_salt_len(issuer.clone(), usize::from(salt));
     let sig = signer.sign_with_rng(&mut OsRng, &tbs.to_der().unwrap());
     assemble(tbs, alg, &sig.to_vec())
 }
@@ -488,7 +497,11 @@ impl EndorsementSpec {
             let oid = ObjectIdentifier::new(&format!("{OID_AMD}.4")).unwrap();
             spec.extra.push(ext(oid, false, hw.clone()));
         }
-        let issuer = if self.vlek { &amd.asvk_key } else { &amd.ask_key };
+        let issuer = if self.vlek {
+            &amd.asvk_key
+        } else {
+            &amd.ask_key
+        };
         let der = issue_pss(&spec, p384_spki(&key), issuer, 48);
         (key, der)
     }

@@ -26,7 +26,10 @@ pub fn vectors() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the attestation vectors are missing at {}", dir.display());
+        panic!(
+            "CI=true but the attestation vectors are missing at {}",
+            dir.display()
+        );
     }
     eprintln!(
         "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
