@@ -53,14 +53,9 @@ impl<T> Verified<T> {
         &self.0
     }
 
-    /// Crate-internal copy (deliberately not `Clone`: copies of a verdict should not
-    /// spread by accident).
-    #[allow(dead_code)]
-    pub(crate) fn duplicate(&self) -> Self
-    where
-        T: Clone,
-    {
-        Self(self.0.clone())
+    /// The verified value, leaving the wrapper (it cannot be put back).
+    pub fn into_inner(self) -> T {
+        self.0
     }
 }
 

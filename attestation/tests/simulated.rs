@@ -16,7 +16,7 @@ const ENCLAVE_V1: &[u8] = b"\x7fELF pretend this is the enclave binary, version 
 const ENCLAVE_V2: &[u8] = b"\x7fELF pretend this is the enclave binary, version 2";
 
 fn new_ca() -> SimulationCa {
-    SimulationCa::generate_with(&mut OsRng, UnixTime::from_secs(NOW - 3600)).unwrap()
+    SimulationCa::generate_with(&mut OsRng, UnixTime::from_secs(NOW - 3600)).expect("test fixture")
 }
 
 fn policy_for(ca: &SimulationCa, exe: &[u8]) -> Policy {
@@ -290,6 +290,14 @@ fn binding_mismatches_are_specific() {
     // A different TLS key (a relay between client and enclave).
     let err = binding::check(&v, b"attacker SPKI", &nonce).unwrap_err();
     assert!(matches!(err, Error::BindingMismatch { field: "user_data" }));
+    // Errors are safe to log: no key, nonce or digest bytes in the message.
+    for secretish in [
+        hex::encode(nonce),
+        hex::encode(binding::digest(spki, &nonce)),
+    ] {
+        assert!(!err.to_string().contains(&secretish));
+        assert!(!format!("{err:?}").contains(&secretish));
+    }
     // A replayed document (old nonce).
     let err = binding::check(&v, spki, &[8u8; 32]).unwrap_err();
     assert!(matches!(err, Error::BindingMismatch { field: "user_data" }));

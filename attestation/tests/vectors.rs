@@ -89,7 +89,7 @@ fn prod_policy(pcrs: [&str; 3], max_age: u64) -> attestation::Policy {
 }
 
 fn flip_hex(h: &str) -> String {
-    let mut b = hex::decode(h).unwrap();
+    let mut b = hex::decode(h).expect("test constant is hex");
     b[0] ^= 0x01;
     hex::encode(b)
 }
@@ -659,4 +659,34 @@ fn snp_report_with_the_wrong_generations_vcek_is_rejected() {
     };
     let err = verify(&ev, &policy, UnixTime::from_secs(SNP_AT)).unwrap_err();
     assert!(matches!(err, Error::SignatureInvalid), "{err:?}");
+}
+
+#[test]
+fn snp_endorsements_are_sorted_by_role() {
+    let Some(dir) = vectors() else { return };
+    let vcek = read(&dir, "snp/virtee-milan.vcek.der");
+    let vlek = read(&dir, "snp/trustee-vlek-vmpl1.vlek.der");
+    let bundle = vec![
+        roots::AMD_ASK_MILAN_DER.to_vec(),
+        roots::AMD_ARK_MILAN_DER.to_vec(),
+        roots::AMD_ASVK_MILAN_DER.to_vec(),
+    ];
+    let mut certs = bundle.clone();
+    certs.push(vcek.clone());
+    let (leaf, intermediate) = attestation::snp::sort_endorsements(&certs).unwrap();
+    assert_eq!(leaf, vcek);
+    assert_eq!(intermediate.as_deref(), Some(roots::AMD_ASK_MILAN_DER));
+    let mut certs = bundle;
+    certs.insert(0, vlek.clone());
+    let (leaf, intermediate) = attestation::snp::sort_endorsements(&certs).unwrap();
+    assert_eq!(leaf, vlek);
+    assert_eq!(intermediate.as_deref(), Some(roots::AMD_ASVK_MILAN_DER));
+    let err = attestation::snp::sort_endorsements(&[vcek.clone(), vcek]).unwrap_err();
+    assert!(matches!(err, Error::EndorsementUnrecognized { .. }));
+    let err =
+        attestation::snp::sort_endorsements(&[roots::AMD_ARK_MILAN_DER.to_vec()]).unwrap_err();
+    assert!(matches!(err, Error::EndorsementUnrecognized { .. }));
+    let err =
+        attestation::snp::sort_endorsements(&[roots::AWS_NITRO_ROOT_G1_DER.to_vec()]).unwrap_err();
+    assert!(matches!(err, Error::EndorsementUnrecognized { .. }));
 }

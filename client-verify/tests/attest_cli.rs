@@ -61,9 +61,9 @@ fn signed_policy_file(dir: &Path, key: &ed25519_dalek::SigningKey, pcr0: &str) -
         "version = 1\n[nitro]\nmax_evidence_age_secs = 10800\n[[nitro.allowed]]\n\
          pcrs = {{ 0 = \"{pcr0}\", 1 = \"{PCR1}\", 2 = \"{PCR2}\" }}\n"
     );
-    let file = attestation::policy::sign(body.as_bytes(), key).unwrap();
+    let file = attestation::policy::sign(body.as_bytes(), key).expect("test fixture");
     let p = dir.join(format!("policy-{}.toml", &pcr0[..8]));
-    std::fs::write(&p, file).unwrap();
+    std::fs::write(&p, file).expect("test fixture");
     p
 }
 
@@ -575,7 +575,7 @@ fn garbage_and_usage_errors_never_panic() {
             "--evidence",
             f,
             "--pcr",
-            &"0=zz"[..],
+            "0=zz",
             "--at",
             "0",
         ],
