@@ -1,6 +1,7 @@
 //! `sealboost attest verify|inspect` end to end: exit code 0 accepted, 1 rejected,
 //! 2 usage error; the output names the failed step; never a panic.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,7 +29,9 @@ fn vectors() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
+    // Straight to stderr: the harness captures `eprintln!`, and this must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n!!!!! SKIPPING real-vector CLI test: no vectors at {} !!!!!\n",
         dir.display()
     );

@@ -6,6 +6,7 @@
 
 pub mod fake;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use attestation::policy::{self, SignedPolicy};
@@ -33,7 +34,10 @@ pub fn vectors() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
+    // Straight to the process's stderr: the test harness captures `eprintln!`, and this
+    // message must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
          !! SKIPPING real-vector test: no vectors at {}\n\
          !! (set SEALBOOST_VECTORS or check out ../shared/vectors)\n\
