@@ -1,4 +1,7 @@
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod attest_cli;
+pub mod channel_cli;
+pub mod keystore;
 pub mod session;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use client_verify::attest_cli::{self, AttestCommand};
+use client_verify::channel_cli::{self, ChannelCommand, Connection};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,11 +19,30 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, clap::Args)]
+struct ChannelArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    cmd: ChannelCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    conn: Connection,
+    channel: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Remote attestation: verify or inspect evidence by hand.
     #[command(subcommand)]
     Attest(AttestCommand),
+    /// Channels: create, inspect, change settings and members (needs the channel key).
+    Channel(ChannelArgs),
+    /// How many messages wait in a channel's mailbox (sends no key).
+    Status(StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +56,7 @@ fn main() -> ExitCode {
     };
     match &cli.command {
         Command::Attest(cmd) => attest_cli::run(cmd),
+        Command::Channel(a) => channel_cli::run(&a.conn, &a.cmd),
+        Command::Status(a) => channel_cli::status(&a.conn, &a.channel),
     }
 }

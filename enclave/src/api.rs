@@ -28,7 +28,7 @@ struct AttestationRequest {
 }
 
 /// Reads a JSON body of at most `max` bytes.
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<hyper::body::Incoming>,
     max: usize,
 ) -> Result<T, Response<Body>> {
@@ -109,6 +109,19 @@ pub async fn route(
             }),
         ),
         (&Method::POST, "/v1/attestation") => attestation(enclave, req).await,
+        (&Method::POST, "/v1/channels") => crate::channel_api::create(enclave, req).await,
+        (method, path) if path.starts_with("/v1/channels/") => {
+            let rest = &path["/v1/channels/".len()..];
+            let (id, op) = rest.split_once('/').unwrap_or((rest, ""));
+            let (id, op) = (id.to_owned(), op.to_owned());
+            match (method, op.as_str()) {
+                (&Method::GET, "status") => crate::channel_api::status(enclave, &id).await,
+                (&Method::POST, "info" | "members" | "settings" | "members/change") => {
+                    crate::channel_api::unlocked(enclave, &id, &op, req).await
+                }
+                _ => error(StatusCode::NOT_FOUND, "not_found"),
+            }
+        }
         (_, "/v1/health" | "/v1/attestation") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
         }

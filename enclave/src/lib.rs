@@ -8,9 +8,12 @@
 
 pub mod api;
 pub mod blob_client;
+pub mod channel_api;
+pub mod channels;
 pub mod platform;
 pub mod server;
 pub mod tls;
+pub mod vault;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,6 +56,7 @@ pub enum EnclaveError {
 /// Process-wide enclave state shared by every session.
 pub struct Enclave {
     pub platform: Arc<dyn Platform>,
+    pub channels: channels::Channels,
     pub blobs: BlobClient,
     pub tls: TlsIdentity,
     pub started: Instant,
@@ -148,6 +152,7 @@ pub async fn run(cfg: EnclaveConfig, platform: Arc<dyn Platform>) -> Result<(), 
     let (shutdown, _) = watch::channel(false);
     let enclave = Arc::new(Enclave {
         platform,
+        channels: channels::Channels::default(),
         blobs: BlobClient::new(cfg.host),
         tls,
         started: Instant::now(),

@@ -250,6 +250,73 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     Ok((status, body))
 }
 
+/// A signed release policy that pins this stack's simulation root and the PCRs of the
+/// enclave binary under test, plus the release key that signed it.
+#[derive(Debug)]
+pub struct DevPolicy {
+    pub policy: attestation::Policy,
+    pub signed_file: Vec<u8>,
+    pub release_key_hex: String,
+}
+
+/// Builds [`DevPolicy`] for `stack` (PCR0 overridable to model a different build).
+pub fn signed_sim_policy(stack: &Stack, pcr0_override: Option<[u8; 48]>) -> DevPolicy {
+    use std::fmt::Write as _;
+    let pem = std::fs::read_to_string(stack.dir.join("ca").join(deploy::SIM_CA_PEM)).unwrap();
+    let root = attestation::simulated::SimulationCa::from_pem(&pem)
+        .unwrap()
+        .root_sha256();
+    let mut pcrs =
+        attestation::simulated::enclave_pcrs(&std::fs::read(bin("sealboost-enclave")).unwrap());
+    if let Some(p) = pcr0_override {
+        pcrs.insert(0, p);
+    }
+    let mut body = format!(
+        "version = 1\n\n[simulated]\ntrusted_root_sha256 = \"{}\"\nmax_evidence_age_secs = 300\n\n[[simulated.allowed]]\nlabel = \"build under test\"\npcrs = {{ ",
+        hex_lower(&root)
+    );
+    for (i, (k, v)) in pcrs.iter().filter(|(k, _)| **k <= 2).enumerate() {
+        let _ = write!(
+            body,
+            "{}{k} = \"{}\"",
+            if i > 0 { ", " } else { "" },
+            hex_lower(v)
+        );
+    }
+    body.push_str(" }\n");
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let signed_file = attestation::policy::sign(body.as_bytes(), &key).unwrap();
+    let policy = attestation::SignedPolicy::parse(&signed_file)
+        .unwrap()
+        .verify(&key.verifying_key())
+        .unwrap();
+    DevPolicy {
+        policy,
+        signed_file,
+        release_key_hex: hex_lower(key.verifying_key().as_bytes()),
+    }
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Talks blob RPC to the host directly, as a hostile operator (or the enclave) could.
+pub async fn blob_call(stack: &Stack, req: wire::blob::BlobRequest) -> wire::blob::BlobResponse {
+    use wire::frame::FrameKind;
+    let mut s = wire::link::connect(&stack.host_link()).await.unwrap();
+    wire::link::hello(&mut s, wire::hello::Stream::Blob)
+        .await
+        .unwrap();
+    wire::link::write_frame(&mut s, FrameKind::BlobRequest, &req.encode().unwrap())
+        .await
+        .unwrap();
+    let b = wire::link::read_frame_of(&mut s, FrameKind::BlobResponse)
+        .await
+        .unwrap();
+    wire::blob::BlobResponse::decode(&b).unwrap()
+}
+
 pub mod tls {
     //! A TLS client for tests that only need the enclave's transport, not its identity.
     //! Attestation-checking clients live in client-verify; this one is named for what it

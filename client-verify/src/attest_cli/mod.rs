@@ -101,7 +101,7 @@ pub struct InspectArgs {
 
 /// A usage error: printed, exit code 2.
 #[derive(Debug)]
-struct Usage(String);
+pub(crate) struct Usage(pub(crate) String);
 
 fn usage<T>(msg: impl Into<String>) -> Result<T, Usage> {
     Err(Usage(msg.into()))
@@ -122,7 +122,7 @@ pub fn run(cmd: &AttestCommand) -> ExitCode {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, Usage> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Usage> {
     let meta = std::fs::metadata(path)
         .or_else(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     if meta.len() > MAX_FILE_LEN {
@@ -190,7 +190,7 @@ fn parse_time(s: &str) -> Result<UnixTime, Usage> {
     UnixTime::parse(s).or_else(|e| usage(format!("--at {s:?}: {e}")))
 }
 
-fn release_key(arg: &str) -> Result<VerifyingKey, Usage> {
+pub(crate) fn release_key(arg: &str) -> Result<VerifyingKey, Usage> {
     let bytes: Vec<u8> = if arg.len() == 64 && arg.bytes().all(|b| b.is_ascii_hexdigit()) {
         arg.as_bytes().to_vec()
     } else {

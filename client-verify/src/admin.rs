@@ -1,0 +1,198 @@
+//! The admin API client (SPEC §3.4): every operation runs on an [`AttestedSession`], so SK
+//! is only ever sent to an enclave verified just now, over TLS bound to its evidence. The
+//! client remembers each channel's highest epoch and sends it with every unlock.
+
+use std::net::SocketAddr;
+
+use attestation::{Policy, UnixTime};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::keystore::{ChannelSk, KeyStore, KeyStoreError};
+use crate::session::{AttestedSession, SessionError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
+    #[error("rollback detected: the host served channel state older than epoch {seen}, which this client has already seen")]
+    RollbackDetected { seen: u64 },
+    #[error("the enclave refused the key for this channel (wrong key, or no such channel)")]
+    Unauthorized,
+    #[error("too many wrong keys for this channel; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the channel's stored state failed its integrity check (the host altered or lost it)")]
+    Integrity,
+    #[error("enclave answered {status} ({code})")]
+    Api { status: u16, code: String },
+    #[error("unexpected answer from the enclave: {0}")]
+    Malformed(&'static str),
+}
+
+/// Passphrase source for encrypted key files.
+pub type Passphrase<'a> = &'a dyn Fn() -> Option<Zeroizing<Vec<u8>>>;
+
+/// An attested admin connection plus the local key store.
+#[derive(Debug)]
+pub struct AdminClient {
+    session: AttestedSession,
+    store: KeyStore,
+}
+
+fn code_of(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl AdminClient {
+    /// Connects and attests (see [`AttestedSession::connect`]).
+    pub async fn connect(
+        addr: SocketAddr,
+        policy: &Policy,
+        store: KeyStore,
+    ) -> Result<Self, AdminError> {
+        let session = AttestedSession::connect(addr, policy, UnixTime::now()).await?;
+        Ok(Self { session, store })
+    }
+
+    pub fn session(&self) -> &AttestedSession {
+        &self.session
+    }
+
+    async fn call(&mut self, path: &str, body: Value, seen: u64) -> Result<Value, AdminError> {
+        let body = Zeroizing::new(body.to_string());
+        let (status, resp) = self.session.send("POST", path, body.to_string()).await?;
+        if status / 100 == 2 {
+            return serde_json::from_slice(&resp).map_err(|_| AdminError::Malformed("not JSON"));
+        }
+        let code = code_of(&resp);
+        Err(match (status, code.as_str()) {
+            (409, "rollback_detected") => AdminError::RollbackDetected { seen },
+            (401, _) => AdminError::Unauthorized,
+            (429, _) => AdminError::RateLimited {
+                retry_after_secs: serde_json::from_slice::<Value>(&resp)
+                    .ok()
+                    .and_then(|v| v.get("retry_after_secs")?.as_u64())
+                    .unwrap_or(1),
+            },
+            (_, "integrity_failure") => AdminError::Integrity,
+            _ => AdminError::Api { status, code },
+        })
+    }
+
+    /// Runs an operation that needs SK on `channel`, then remembers the epoch it returned.
+    async fn unlocked(
+        &mut self,
+        channel: &str,
+        op: &str,
+        mut args: Value,
+        passphrase: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let sk = self.store.load_sk(channel, passphrase)?;
+        let seen = self.store.epoch(channel)?;
+        args["sk"] = Value::String(B64.encode(sk.expose()));
+        args["min_epoch"] = json!(seen);
+        let v = self
+            .call(&format!("/v1/channels/{channel}/{op}"), args, seen)
+            .await?;
+        let epoch = v
+            .get("epoch")
+            .and_then(Value::as_u64)
+            .ok_or(AdminError::Malformed("answer without epoch"))?;
+        self.store.record_epoch(channel, epoch)?;
+        Ok(v)
+    }
+
+    /// Creates a channel with `admin_number` as ADMIN 1. SK is generated here and saved
+    /// (0600, optionally passphrase-encrypted) *before* it is sent, so a crash cannot
+    /// leave a channel nobody can open. Returns the channel id.
+    pub async fn create_channel(
+        &mut self,
+        admin_number: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(String, u64), AdminError> {
+        let mut id = [0u8; 16];
+        OsRng.fill_bytes(&mut id);
+        let channel = hex::encode(id);
+        let sk = ChannelSk::generate();
+        self.store.save_sk(&channel, &sk, passphrase)?;
+        let body = json!({
+            "channel_id": channel,
+            "sk": B64.encode(sk.expose()),
+            "admin": admin_number,
+        });
+        let v = self.call("/v1/channels", body, 0).await?;
+        let epoch = v
+            .get("epoch")
+            .and_then(Value::as_u64)
+            .ok_or(AdminError::Malformed("answer without epoch"))?;
+        self.store.record_epoch(&channel, epoch)?;
+        Ok((channel, epoch))
+    }
+
+    /// Channel summary: settings and member counts.
+    pub async fn info(&mut self, channel: &str, p: Passphrase<'_>) -> Result<Value, AdminError> {
+        self.unlocked(channel, "info", json!({}), p).await
+    }
+
+    /// The member list, numbers included (shown only here, on the admin's machine).
+    pub async fn members(&mut self, channel: &str, p: Passphrase<'_>) -> Result<Value, AdminError> {
+        self.unlocked(channel, "members", json!({}), p).await
+    }
+
+    /// Changes settings (`changes` holds only the fields to set); returns the new settings.
+    pub async fn settings(
+        &mut self,
+        channel: &str,
+        changes: Value,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(channel, "settings", json!({ "set": changes }), p)
+            .await
+    }
+
+    /// Adds and removes members (admin maintenance; Signal commands do the same later).
+    pub async fn change_members(
+        &mut self,
+        channel: &str,
+        add: Value,
+        remove: Vec<String>,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(
+            channel,
+            "members/change",
+            json!({ "add": add, "remove": remove }),
+            p,
+        )
+        .await
+    }
+
+    /// Queue length for the channel; needs no SK.
+    pub async fn status(&mut self, channel: &str) -> Result<Value, AdminError> {
+        let (status, resp) = self
+            .session
+            .send(
+                "GET",
+                &format!("/v1/channels/{channel}/status"),
+                String::new(),
+            )
+            .await?;
+        if status != 200 {
+            return Err(AdminError::Api {
+                status,
+                code: code_of(&resp),
+            });
+        }
+        serde_json::from_slice(&resp).map_err(|_| AdminError::Malformed("not JSON"))
+    }
+}

@@ -1,0 +1,338 @@
+//! Channel routes of the client API (SPEC §3.4). Every route that touches sealed state
+//! takes the admin's SK and the highest epoch the admin's client has seen; SK lives in
+//! `Zeroizing` buffers and is dropped when the request is done.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::api::{error, json, read_json, Body};
+use crate::channels::ChannelError;
+use crate::vault::model::{ChannelState, Language, Phone, Role, Settings, VouchMode};
+use crate::vault::{ChannelId, Sk};
+use crate::Enclave;
+
+/// Largest channel request body (a members change of up to 1,000 numbers fits).
+pub const MAX_CHANNEL_BODY: usize = 256 * 1024;
+/// Most members one change request may add or remove.
+pub const MAX_MEMBER_CHANGES: usize = 1000;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn parse_id(hex_id: &str) -> Option<ChannelId> {
+    let mut b = [0u8; 16];
+    if hex_id.len() != 32
+        || !hex_id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        return None;
+    }
+    for (i, chunk) in hex_id.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).ok()?;
+        b[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(ChannelId::from_bytes(b))
+}
+
+fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
+    let raw = Zeroizing::new(
+        B64.decode(b64.as_bytes())
+            .map_err(|_| ChannelError::BadRequest("sk"))?,
+    );
+    let arr: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| ChannelError::BadRequest("sk"))?;
+    let sk = Sk::from_bytes(arr);
+    // `arr` was a copy on the stack; overwrite it before it goes out of scope.
+    let mut arr = arr;
+    zeroize::Zeroize::zeroize(&mut arr);
+    Ok(sk)
+}
+
+/// SPEC §3.3: the peer gets a code, the log gets the (user-data-free) detail.
+fn channel_error(e: &ChannelError) -> Response<Body> {
+    tracing::warn!(error = %e, "channel operation refused");
+    match e {
+        ChannelError::Unauthorized => error(StatusCode::UNAUTHORIZED, "unauthorized"),
+        ChannelError::RateLimited { retry_after_secs } => {
+            let mut r = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({ "error": "rate_limited", "retry_after_secs": retry_after_secs }),
+            );
+            if let Ok(v) = retry_after_secs.to_string().parse() {
+                r.headers_mut().insert("retry-after", v);
+            }
+            r
+        }
+        ChannelError::Rollback { .. } => error(StatusCode::CONFLICT, "rollback_detected"),
+        ChannelError::Integrity(_) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
+        ChannelError::Conflict => error(StatusCode::CONFLICT, "conflict"),
+        ChannelError::BadRequest(_) => error(StatusCode::BAD_REQUEST, "bad_request"),
+        ChannelError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    channel_id: String,
+    sk: Zeroizing<String>,
+    admin: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unlock {
+    sk: Zeroizing<String>,
+    min_epoch: u64,
+    #[serde(default)]
+    set: Option<SettingsChange>,
+    #[serde(default)]
+    add: Vec<NewMember>,
+    #[serde(default)]
+    remove: Vec<Zeroizing<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SettingsChange {
+    hotline: Option<bool>,
+    vouch_mode: Option<String>,
+    vouch_level: Option<u8>,
+    disappearing_timer_secs: Option<u32>,
+    subscriber_limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    number: Zeroizing<String>,
+    role: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+fn settings_json(s: &Settings) -> Value {
+    json!({
+        "hotline": s.hotline_on(),
+        "vouch_mode": match s.vouch_mode() { VouchMode::Off => "off", VouchMode::On => "on", VouchMode::Admin => "admin" },
+        "vouch_level": s.vouch_level(),
+        "disappearing_timer_secs": s.disappearing_timer_secs(),
+        "subscriber_limit": s.subscriber_limit(),
+    })
+}
+
+fn language(s: Option<&str>) -> Result<Language, ChannelError> {
+    Ok(match s.unwrap_or("EN").to_ascii_uppercase().as_str() {
+        "EN" => Language::En,
+        "ES" => Language::Es,
+        "FR" => Language::Fr,
+        "DE" => Language::De,
+        _ => return Err(ChannelError::BadRequest("language")),
+    })
+}
+
+fn language_code(l: Language) -> &'static str {
+    match l {
+        Language::En => "EN",
+        Language::Es => "ES",
+        Language::Fr => "FR",
+        Language::De => "DE",
+    }
+}
+
+fn counts(state: &ChannelState) -> Value {
+    json!({ "admins": state.admin_count(), "subscribers": state.subscriber_count() })
+}
+
+/// `POST /v1/channels`.
+pub async fn create(enclave: Arc<Enclave>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let body: CreateRequest = match read_json(req, MAX_CHANNEL_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let r = async {
+        let id = parse_id(&body.channel_id).ok_or(ChannelError::BadRequest("channel_id"))?;
+        let sk = parse_sk(&body.sk)?;
+        let admin = Phone::parse(&body.admin)?;
+        let epoch = enclave
+            .channels
+            .create(&enclave.blobs, &id, &sk, admin)
+            .await?;
+        Ok::<_, ChannelError>((id, epoch))
+    }
+    .await;
+    match r {
+        Ok((id, epoch)) => json(
+            StatusCode::CREATED,
+            &json!({ "channel_id": id.to_hex(), "epoch": epoch }),
+        ),
+        Err(e) => channel_error(&e),
+    }
+}
+
+/// `POST /v1/channels/{id}/{op}` for info, members, settings, members/change.
+pub async fn unlocked(
+    enclave: Arc<Enclave>,
+    id: &str,
+    op: &str,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let Some(id) = parse_id(id) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    let body: Unlock = match read_json(req, MAX_CHANNEL_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let r = async {
+        let sk = parse_sk(&body.sk)?;
+        let (write, op_fn): (
+            bool,
+            Box<dyn FnOnce(&mut ChannelState) -> Result<Value, ChannelError> + Send>,
+        ) = match op {
+            "info" => (
+                false,
+                Box::new(|s: &mut ChannelState| {
+                    let mut v = counts(s);
+                    v["settings"] = settings_json(s.settings());
+                    v["hotline_records"] = json!(s.hotline_count());
+                    v["invites"] = json!(s.invite_count());
+                    Ok(v)
+                }),
+            ),
+            "members" => (
+                false,
+                Box::new(|s: &mut ChannelState| {
+                    let members: Vec<Value> = s
+                        .members()
+                        .iter()
+                        .map(|m| {
+                            json!({
+                                "role": if m.is_admin() { "admin" } else { "subscriber" },
+                                "admin": m.admin_index(),
+                                "number": &*m.phone().to_e164_string(),
+                                "language": language_code(m.language()),
+                            })
+                        })
+                        .collect();
+                    Ok(json!({ "members": members }))
+                }),
+            ),
+            "settings" => {
+                let change = body.set.unwrap_or_default();
+                (
+                    true,
+                    Box::new(move |s: &mut ChannelState| {
+                        let st = s.settings_mut();
+                        if let Some(h) = change.hotline {
+                            st.set_hotline_on(h);
+                        }
+                        if let Some(m) = change.vouch_mode.as_deref() {
+                            st.set_vouch_mode(match m {
+                                "off" => VouchMode::Off,
+                                "on" => VouchMode::On,
+                                "admin" => VouchMode::Admin,
+                                _ => return Err(ChannelError::BadRequest("vouch_mode")),
+                            });
+                        }
+                        if let Some(l) = change.vouch_level {
+                            st.set_vouch_level(l)?;
+                        }
+                        if let Some(t) = change.disappearing_timer_secs {
+                            st.set_disappearing_timer_secs(t);
+                        }
+                        if let Some(l) = change.subscriber_limit {
+                            st.set_subscriber_limit(l)?;
+                        }
+                        Ok(json!({ "settings": settings_json(s.settings()) }))
+                    }),
+                )
+            }
+            "members/change" => {
+                if body.add.len() + body.remove.len() > MAX_MEMBER_CHANGES {
+                    return Err(ChannelError::BadRequest("too many changes"));
+                }
+                let mut add = Vec::with_capacity(body.add.len());
+                for m in &body.add {
+                    let role = match m.role.as_str() {
+                        "admin" => Role::Admin,
+                        "subscriber" => Role::Subscriber,
+                        _ => return Err(ChannelError::BadRequest("role")),
+                    };
+                    add.push((
+                        Phone::parse(&m.number)?,
+                        role,
+                        language(m.language.as_deref())?,
+                    ));
+                }
+                let remove = body
+                    .remove
+                    .iter()
+                    .map(|n| Phone::parse(n))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    true,
+                    Box::new(move |s: &mut ChannelState| {
+                        for (phone, role, lang) in add {
+                            s.add_member(phone, role, lang)?;
+                        }
+                        for phone in &remove {
+                            s.remove_member(phone)
+                                .ok_or(ChannelError::BadRequest("not a member"))?;
+                        }
+                        Ok(counts(s))
+                    }),
+                )
+            }
+            _ => return Err(ChannelError::BadRequest("unknown operation")),
+        };
+        enclave
+            .channels
+            .with_unlocked(
+                &enclave.blobs,
+                &id,
+                &sk,
+                body.min_epoch,
+                now_secs(),
+                write,
+                op_fn,
+            )
+            .await
+    }
+    .await;
+    match r {
+        Ok((mut v, epoch)) => {
+            v["epoch"] = json!(epoch);
+            json(StatusCode::OK, &v)
+        }
+        Err(ChannelError::BadRequest("unknown operation")) => {
+            error(StatusCode::NOT_FOUND, "not_found")
+        }
+        Err(e) => channel_error(&e),
+    }
+}
+
+/// `GET /v1/channels/{id}/status`: queue length only; no SK, no unlock.
+pub async fn status(enclave: Arc<Enclave>, id: &str) -> Response<Body> {
+    let Some(id) = parse_id(id) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    match enclave.channels.queue_length(&enclave.blobs, &id).await {
+        Ok(n) => json(StatusCode::OK, &json!({ "queue_length": n })),
+        Err(e) => channel_error(&e),
+    }
+}

@@ -1,0 +1,253 @@
+//! Channel operations over the vault (DESIGN §4.2): an unlock lasts one operation —
+//! unwrap DK with the admin's SK, open the sealed state, enforce expiry, do the work,
+//! write the new sealed state with one compare-and-swap on the host, drop everything.
+//! Nothing here logs or returns user data except to the admin who presented SK.
+
+use std::sync::Mutex;
+
+use rand_core::OsRng;
+use wire::blob::{BlobRequest, BlobResponse};
+
+use crate::blob_client::{BlobClient, BlobError};
+use crate::vault::limiter::UnlockLimiter;
+use crate::vault::model::{ChannelState, Language, Phone, Role};
+use crate::vault::{names, open_state, seal_state, ChannelId, KeyRecord, Sk, VaultError};
+
+/// The first key epoch of every channel.
+pub const FIRST_KEY_EPOCH: u64 = 1;
+/// The state epoch a new channel starts at.
+pub const FIRST_STATE_EPOCH: u64 = 1;
+
+/// Why a channel operation failed. `Display` is safe to log; the API maps each variant to
+/// a coarse code (SPEC §3.3).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// Wrong SK, or no such channel: deliberately indistinguishable to the caller.
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("rollback detected: state epoch {found} older than {min}")]
+    Rollback { found: u64, min: u64 },
+    /// The host returned something that does not authenticate or parse.
+    #[error("integrity failure: {0}")]
+    Integrity(String),
+    /// The channel id is taken (create) or another writer won the compare-and-swap.
+    #[error("conflict")]
+    Conflict,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("blob store: {0}")]
+    Store(#[from] BlobError),
+    #[error("vault: {0}")]
+    Vault(VaultError),
+}
+
+impl From<VaultError> for ChannelError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::WrongKey => Self::Unauthorized,
+            VaultError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            VaultError::Rollback { found, min } => Self::Rollback { found, min },
+            VaultError::Corrupt { .. }
+            | VaultError::Truncated { .. }
+            | VaultError::Malformed { .. }
+            | VaultError::UnsupportedVersion { .. }
+            | VaultError::KeyEpochMismatch { .. }
+            | VaultError::DkMismatch => Self::Integrity(e.to_string()),
+            VaultError::InvalidPhone => Self::BadRequest("invalid phone number"),
+            VaultError::AlreadyMember => Self::BadRequest("already a member"),
+            VaultError::NotMember => Self::BadRequest("not a member"),
+            VaultError::LimitReached { .. } => Self::BadRequest("limit reached"),
+            VaultError::InvalidSetting { .. } => Self::BadRequest("setting out of range"),
+            other => Self::Vault(other),
+        }
+    }
+}
+
+fn unexpected(op: &'static str, r: &BlobResponse) -> ChannelError {
+    ChannelError::Integrity(format!("host answered {} to {op}", variant(r)))
+}
+
+fn variant(r: &BlobResponse) -> &'static str {
+    match r {
+        BlobResponse::Blob { .. } => "Blob",
+        BlobResponse::NotFound => "NotFound",
+        BlobResponse::Written { .. } => "Written",
+        BlobResponse::Conflict { .. } => "Conflict",
+        BlobResponse::Deleted => "Deleted",
+        BlobResponse::Names { .. } => "Names",
+        BlobResponse::Appended { .. } => "Appended",
+        BlobResponse::Items { .. } => "Items",
+        BlobResponse::Trimmed { .. } => "Trimmed",
+        BlobResponse::Stats { .. } => "Stats",
+        BlobResponse::Error { .. } => "Error",
+    }
+}
+
+/// Channel operations with the per-channel wrong-SK limiter.
+#[derive(Debug, Default)]
+pub struct Channels {
+    limiter: Mutex<UnlockLimiter>,
+}
+
+impl Channels {
+    fn limiter(&self) -> std::sync::MutexGuard<'_, UnlockLimiter> {
+        // A poisoned limiter only means a panic elsewhere mid-update; its data is counters.
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates `id` with `sk`; `admin` becomes ADMIN 1. Returns the state epoch.
+    pub async fn create(
+        &self,
+        blobs: &BlobClient,
+        id: &ChannelId,
+        sk: &Sk,
+        admin: Phone,
+    ) -> Result<u64, ChannelError> {
+        let (record, dk) = KeyRecord::create(id, FIRST_KEY_EPOCH, sk, &mut OsRng);
+        let mut state = ChannelState::new(&mut OsRng);
+        state.add_member(admin, Role::Admin, Language::En)?;
+        let sealed = seal_state(
+            &dk,
+            id,
+            FIRST_KEY_EPOCH,
+            FIRST_STATE_EPOCH,
+            &state,
+            &mut OsRng,
+        )?;
+        drop((state, dk));
+        let put = |name, data| BlobRequest::Put {
+            name,
+            expected: 0,
+            data,
+        };
+        match blobs
+            .call(&put(names::key_record(id), record.encode()))
+            .await?
+        {
+            BlobResponse::Written { .. } => {}
+            BlobResponse::Conflict { .. } => return Err(ChannelError::Conflict),
+            other => return Err(unexpected("put key record", &other)),
+        }
+        match blobs.call(&put(names::state(id), sealed)).await? {
+            BlobResponse::Written { .. } => Ok(FIRST_STATE_EPOCH),
+            other => Err(unexpected("put state", &other)),
+        }
+    }
+
+    /// Unlocks `id` for one operation. `op` sees the state after expiry; if `write` is
+    /// set (or expiry removed records) the new state is sealed at the next epoch and
+    /// written with one compare-and-swap. Returns `op`'s result and the current epoch.
+    pub async fn with_unlocked<R>(
+        &self,
+        blobs: &BlobClient,
+        id: &ChannelId,
+        sk: &Sk,
+        min_epoch: u64,
+        now_secs: u64,
+        write: bool,
+        op: impl FnOnce(&mut ChannelState) -> Result<R, ChannelError>,
+    ) -> Result<(R, u64), ChannelError> {
+        self.limiter().check(id, now_secs)?;
+        let record = match blobs
+            .call(&BlobRequest::Get {
+                name: names::key_record(id),
+            })
+            .await?
+        {
+            BlobResponse::Blob { data, .. } => KeyRecord::decode(&data)?,
+            BlobResponse::NotFound => {
+                // Unknown channel: counted like a wrong key so ids cannot be probed fast.
+                self.limiter().record_failure(id, now_secs);
+                return Err(ChannelError::Unauthorized);
+            }
+            other => return Err(unexpected("get key record", &other)),
+        };
+        if record.channel_id() != id {
+            return Err(ChannelError::Integrity(
+                "key record of another channel".into(),
+            ));
+        }
+        let dk = match record.unwrap(sk) {
+            Ok(dk) => dk,
+            Err(VaultError::WrongKey) => {
+                self.limiter().record_failure(id, now_secs);
+                return Err(ChannelError::Unauthorized);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.limiter().record_success(id);
+        let (version, blob) = match blobs
+            .call(&BlobRequest::Get {
+                name: names::state(id),
+            })
+            .await?
+        {
+            BlobResponse::Blob { version, data } => (version, data),
+            other => return Err(unexpected("get state", &other)),
+        };
+        let key_epoch = record.key_epoch();
+        let (epoch, mut state) = open_state(&dk, id, key_epoch, &blob, min_epoch)?;
+        let before = state.expiring_count();
+        state.expire(now_secs);
+        let expired = state.expiring_count() != before;
+        let out = op(&mut state)?;
+        if !(write || expired) {
+            return Ok((out, epoch));
+        }
+        let next = epoch + 1;
+        let sealed = seal_state(&dk, id, key_epoch, next, &state, &mut OsRng)?;
+        drop((state, dk));
+        match blobs
+            .call(&BlobRequest::Put {
+                name: names::state(id),
+                expected: version,
+                data: sealed,
+            })
+            .await?
+        {
+            BlobResponse::Written { .. } => Ok((out, next)),
+            BlobResponse::Conflict { .. } => Err(ChannelError::Conflict),
+            other => Err(unexpected("put state", &other)),
+        }
+    }
+
+    /// Messages waiting in the channel's inbound queue (no SK needed; the host knows it).
+    pub async fn queue_length(
+        &self,
+        blobs: &BlobClient,
+        id: &ChannelId,
+    ) -> Result<u64, ChannelError> {
+        match blobs
+            .call(&BlobRequest::QueueStats {
+                queue: names::inbound(id),
+            })
+            .await?
+        {
+            BlobResponse::Stats { len, .. } => Ok(len),
+            other => Err(unexpected("queue stats", &other)),
+        }
+    }
+}
+
+/// Read-only views the API needs; kept here so the vault model stays the vault's.
+impl ChannelState {
+    pub fn hotline_count(&self) -> usize {
+        self.hotline.len()
+    }
+    pub fn invite_count(&self) -> usize {
+        self.invites.len()
+    }
+    /// Records that [`ChannelState::expire`] may drop (hotline records and invites).
+    pub fn expiring_count(&self) -> usize {
+        self.hotline.len() + self.invites.len()
+    }
+}
+
+impl crate::vault::model::Member {
+    pub fn language(&self) -> Language {
+        self.language
+    }
+}
