@@ -1,0 +1,69 @@
+//! The `sealboost` admin CLI as a person would run it, against the real stack, pinned to a
+//! signed release policy.
+
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use sealboost_tests::{bin, signed_sim_policy, Stack};
+
+fn sealboost(stack: &Stack, state: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin("sealboost"))
+        .args(args)
+        .arg(format!("--connect={}", stack.ingress))
+        .arg(format!("--state-dir={}", state.display()))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_cli_creates_and_reads_a_channel() {
+    let stack = Stack::start();
+    let state = tempfile::tempdir().unwrap();
+    let dp = signed_sim_policy(&stack, None);
+    std::fs::write(state.path().join("policy.signed"), &dp.signed_file).unwrap();
+    std::fs::write(state.path().join("release-key.pub"), &dp.release_key_hex).unwrap();
+
+    let (code, out, err) = sealboost(&stack, state.path(), &["channel", "create", "--admin", "+15550001001", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let ch = v["channel_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["epoch"], 1);
+
+    let (code, _, err) = sealboost(
+        &stack,
+        state.path(),
+        &["channel", "change-members", &ch, "--add-subscriber", "+15550002002"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = sealboost(&stack, state.path(), &["channel", "members", &ch]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ADMIN 1"), "{out}");
+    assert!(out.contains("+15550002002"), "{out}");
+    let (code, out, _) = sealboost(&stack, state.path(), &["channel", "settings", &ch, "--hotline", "off", "--json"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"hotline\":false"), "{out}");
+    let (code, out, err) = sealboost(&stack, state.path(), &["status", &ch]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 messages waiting"), "{out}");
+}
+
+#[test]
+fn admin_cli_refuses_a_policy_signed_by_another_key() {
+    let stack = Stack::start();
+    let state = tempfile::tempdir().unwrap();
+    let dp = signed_sim_policy(&stack, None);
+    let other = signed_sim_policy(&stack, None);
+    std::fs::write(state.path().join("policy.signed"), &dp.signed_file).unwrap();
+    std::fs::write(state.path().join("release-key.pub"), &other.release_key_hex).unwrap();
+    let (code, _, err) = sealboost(&stack, state.path(), &["channel", "create", "--admin", "+15550001001"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("signature"), "{err}");
+    assert!(std::fs::read_dir(state.path()).unwrap().all(|e| e.unwrap().file_name() != "channels"));
+}
