@@ -1,8 +1,8 @@
 //! Harness for end-to-end tests: starts the real `sealboost-host`, which launches the real
 //! simulated `sealboost-enclave`, on private Unix sockets and loopback port 0.
 //!
-//! The binaries come from the same target directory as the test executable;
-//! `cargo test --workspace` (the README's test command) builds them first.
+//! The binaries come from the same target directory as the test executable; `./dev test`
+//! (the README's test command) builds them first (`cargo build --workspace --bins`).
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used)] // test harness: a failed setup step should stop the test loudly
 
@@ -20,7 +20,7 @@ pub fn bin(name: &str) -> PathBuf {
     let p = dir.join(name);
     assert!(
         p.exists(),
-        "{} missing: run the tests with `cargo test --workspace` (./dev test), which builds it",
+        "{} missing: run the tests with ./dev test, which builds every binary first",
         p.display()
     );
     p
