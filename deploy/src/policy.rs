@@ -21,6 +21,9 @@ use sha2::{Digest, Sha256};
 use crate::error::DeployError;
 use crate::pem;
 
+/// PCR index → 48-byte value: one allowed set.
+pub type PcrSet = BTreeMap<u8, [u8; 48]>;
+
 /// The three sections a policy can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Platform {
@@ -612,7 +615,7 @@ struct RawPcrSet {
 }
 
 impl RawPcrSet {
-    fn parse(self) -> Result<(Option<String>, BTreeMap<u8, [u8; 48]>), DeployError> {
+    fn parse(self) -> Result<(Option<String>, PcrSet), DeployError> {
         let mut pcrs = BTreeMap::new();
         for (i, v) in &self.pcrs {
             let idx: u8 = i

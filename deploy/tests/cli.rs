@@ -2,6 +2,8 @@
 //! EIF the tool built), sign, verify; a tampered policy and a debug-mode launch config
 //! make the commands fail.
 
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // test helpers: a failed step should stop the test loudly
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! (straight from the documented hash chains over the inputs), the file layout and CRC
 //! are as documented, and damaged or forged images are refused.
 
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // test helpers: a failed step should stop the test loudly
+
 use std::path::{Path, PathBuf};
 
 use deploy::eif::{self, Arch, EifInputs, EifSigner, SectionKind, EIF_HEADER_LEN};

@@ -2,6 +2,8 @@
 //! them, and tampered, wrongly signed, unsigned or unsafe policies are refused with the
 //! specific error.
 
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // test helpers: a failed step should stop the test loudly
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,13 +1,38 @@
 //! SEV-SNP launch measurement against known values: the `sev` crate's own published
-//! cases, and cases computed independently with `sev-snp-measure` (tests/data/README.md).
+//! cases, and cases computed independently with `sev-snp-measure` (see deploy/tests/README.md).
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // test helpers: a failed step should stop the test loudly
 
 use std::path::{Path, PathBuf};
 
 use deploy::snp::{snp_launch_digest, SnpLaunch, Vmm};
 use deploy::DeployError;
 
+/// The OVMF suffix the `sev` crate publishes with its own measurement tests. It is read
+/// from that crate's unpacked sources (a dependency of this crate, so cargo has it)
+/// rather than copied into this repository; its SHA-256 is pinned here.
 fn ovmf() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ovmf_AmdSev_suffix.bin")
+    use sha2::Digest;
+    const SHA256_PREFIX: &str = "8f765dfabc127fc0";
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let mut found = None;
+    for index in std::fs::read_dir(home.join("registry/src")).unwrap().flatten() {
+        for krate in std::fs::read_dir(index.path()).into_iter().flatten().flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("sev-8.") {
+                continue;
+            }
+            let p = krate.path().join("tests/measurement/ovmf_AmdSev_suffix.bin");
+            if let Ok(b) = std::fs::read(&p) {
+                if hex::encode(sha2::Sha256::digest(&b)).starts_with(SHA256_PREFIX) {
+                    found = Some(p);
+                }
+            }
+        }
+    }
+    found.expect("the sev 8.x crate sources (a dependency) with tests/measurement/ovmf_AmdSev_suffix.bin")
 }
 
 fn launch(kernel: &Path, initrd: &Path, cmdline: &str, vcpus: u32, vcpu_type: &str) -> SnpLaunch {
