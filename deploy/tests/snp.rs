@@ -18,13 +18,22 @@ fn ovmf() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
     let mut found = None;
-    for index in std::fs::read_dir(home.join("registry/src")).unwrap().flatten() {
-        for krate in std::fs::read_dir(index.path()).into_iter().flatten().flatten() {
+    for index in std::fs::read_dir(home.join("registry/src"))
+        .unwrap()
+        .flatten()
+    {
+        for krate in std::fs::read_dir(index.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = krate.file_name().to_string_lossy().into_owned();
             if !name.starts_with("sev-8.") {
                 continue;
             }
-            let p = krate.path().join("tests/measurement/ovmf_AmdSev_suffix.bin");
+            let p = krate
+                .path()
+                .join("tests/measurement/ovmf_AmdSev_suffix.bin");
             if let Ok(b) = std::fs::read(&p) {
                 if hex::encode(sha2::Sha256::digest(&b)).starts_with(SHA256_PREFIX) {
                     found = Some(p);
@@ -32,7 +41,9 @@ fn ovmf() -> PathBuf {
             }
         }
     }
-    found.expect("the sev 8.x crate sources (a dependency) with tests/measurement/ovmf_AmdSev_suffix.bin")
+    found.expect(
+        "the sev 8.x crate sources (a dependency) with tests/measurement/ovmf_AmdSev_suffix.bin",
+    )
 }
 
 fn launch(kernel: &Path, initrd: &Path, cmdline: &str, vcpus: u32, vcpu_type: &str) -> SnpLaunch {

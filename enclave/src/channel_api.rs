@@ -17,6 +17,9 @@ use crate::vault::model::{ChannelState, Language, Phone, Role, Settings, VouchMo
 use crate::vault::{ChannelId, Sk};
 use crate::Enclave;
 
+/// The work one unlock does; returns the JSON answer (without the epoch).
+type UnlockedOp = Box<dyn FnOnce(&mut ChannelState) -> Result<Value, ChannelError> + Send>;
+
 /// Largest channel request body (a members change of up to 1,000 numbers fits).
 pub const MAX_CHANNEL_BODY: usize = 256 * 1024;
 /// Most members one change request may add or remove.
@@ -200,10 +203,7 @@ pub async fn unlocked(
     };
     let r = async {
         let sk = parse_sk(&body.sk)?;
-        let (write, op_fn): (
-            bool,
-            Box<dyn FnOnce(&mut ChannelState) -> Result<Value, ChannelError> + Send>,
-        ) = match op {
+        let (write, op_fn): (bool, UnlockedOp) = match op {
             "info" => (
                 false,
                 Box::new(|s: &mut ChannelState| {
@@ -304,11 +304,13 @@ pub async fn unlocked(
             .channels
             .with_unlocked(
                 &enclave.blobs,
-                &id,
-                &sk,
-                body.min_epoch,
-                now_secs(),
-                write,
+                crate::channels::Unlock {
+                    id: &id,
+                    sk: &sk,
+                    min_epoch: body.min_epoch,
+                    now_secs: now_secs(),
+                    write,
+                },
                 op_fn,
             )
             .await

@@ -86,6 +86,18 @@ fn variant(r: &BlobResponse) -> &'static str {
     }
 }
 
+/// One unlock: whose channel, with which key, and what the client has already seen.
+#[derive(Debug)]
+pub struct Unlock<'a> {
+    pub id: &'a ChannelId,
+    pub sk: &'a Sk,
+    /// The highest state epoch the admin's client has seen (DESIGN §4.4).
+    pub min_epoch: u64,
+    pub now_secs: u64,
+    /// Whether the operation changes the state (and so writes it back).
+    pub write: bool,
+}
+
 /// Channel operations with the per-channel wrong-SK limiter.
 #[derive(Debug, Default)]
 pub struct Channels {
@@ -143,13 +155,16 @@ impl Channels {
     pub async fn with_unlocked<R>(
         &self,
         blobs: &BlobClient,
-        id: &ChannelId,
-        sk: &Sk,
-        min_epoch: u64,
-        now_secs: u64,
-        write: bool,
+        unlock: Unlock<'_>,
         op: impl FnOnce(&mut ChannelState) -> Result<R, ChannelError>,
     ) -> Result<(R, u64), ChannelError> {
+        let Unlock {
+            id,
+            sk,
+            min_epoch,
+            now_secs,
+            write,
+        } = unlock;
         self.limiter().check(id, now_secs)?;
         let record = match blobs
             .call(&BlobRequest::Get {

@@ -30,7 +30,11 @@ fn admin_cli_creates_and_reads_a_channel() {
     std::fs::write(state.path().join("policy.signed"), &dp.signed_file).unwrap();
     std::fs::write(state.path().join("release-key.pub"), &dp.release_key_hex).unwrap();
 
-    let (code, out, err) = sealboost(&stack, state.path(), &["channel", "create", "--admin", "+15550001001", "--json"]);
+    let (code, out, err) = sealboost(
+        &stack,
+        state.path(),
+        &["channel", "create", "--admin", "+15550001001", "--json"],
+    );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let ch = v["channel_id"].as_str().unwrap().to_owned();
@@ -39,14 +43,24 @@ fn admin_cli_creates_and_reads_a_channel() {
     let (code, _, err) = sealboost(
         &stack,
         state.path(),
-        &["channel", "change-members", &ch, "--add-subscriber", "+15550002002"],
+        &[
+            "channel",
+            "change-members",
+            &ch,
+            "--add-subscriber",
+            "+15550002002",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = sealboost(&stack, state.path(), &["channel", "members", &ch]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ADMIN 1"), "{out}");
     assert!(out.contains("+15550002002"), "{out}");
-    let (code, out, _) = sealboost(&stack, state.path(), &["channel", "settings", &ch, "--hotline", "off", "--json"]);
+    let (code, out, _) = sealboost(
+        &stack,
+        state.path(),
+        &["channel", "settings", &ch, "--hotline", "off", "--json"],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("\"hotline\":false"), "{out}");
     let (code, out, err) = sealboost(&stack, state.path(), &["status", &ch]);
@@ -62,8 +76,14 @@ fn admin_cli_refuses_a_policy_signed_by_another_key() {
     let other = signed_sim_policy(&stack, None);
     std::fs::write(state.path().join("policy.signed"), &dp.signed_file).unwrap();
     std::fs::write(state.path().join("release-key.pub"), &other.release_key_hex).unwrap();
-    let (code, _, err) = sealboost(&stack, state.path(), &["channel", "create", "--admin", "+15550001001"]);
+    let (code, _, err) = sealboost(
+        &stack,
+        state.path(),
+        &["channel", "create", "--admin", "+15550001001"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("signature"), "{err}");
-    assert!(std::fs::read_dir(state.path()).unwrap().all(|e| e.unwrap().file_name() != "channels"));
+    assert!(std::fs::read_dir(state.path())
+        .unwrap()
+        .all(|e| e.unwrap().file_name() != "channels"));
 }
