@@ -19,6 +19,9 @@ use crate::frame::{self, FrameKind, FRAME_HEADER_LEN};
 use crate::hello::{Hello, HelloAck, HelloStatus, Stream};
 use crate::DecodeError;
 
+/// The vsock wildcard CID (`vsock:any:PORT`).
+pub const VMADDR_CID_ANY: u32 = u32::MAX;
+
 /// Where a link endpoint listens (SPEC §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkAddr {
@@ -47,7 +50,13 @@ impl FromStr for LinkAddr {
                 reason: "expected vsock:CID:PORT",
             };
             let (cid, port) = rest.split_once(':').ok_or(bad.clone())?;
-            let cid = cid.parse().map_err(|_| bad.clone())?;
+            // `any` = VMADDR_CID_ANY: listen on whatever CID the launcher assigned, so the
+            // CID need not appear in the enclave's (measured) command line.
+            let cid = if cid == "any" {
+                VMADDR_CID_ANY
+            } else {
+                cid.parse().map_err(|_| bad.clone())?
+            };
             let port = port.parse().map_err(|_| bad)?;
             return Ok(Self::Vsock { cid, port });
         }
@@ -62,6 +71,10 @@ impl fmt::Display for LinkAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unix(p) => write!(f, "unix:{}", p.display()),
+            Self::Vsock {
+                cid: VMADDR_CID_ANY,
+                port,
+            } => write!(f, "vsock:any:{port}"),
             Self::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
         }
     }
@@ -298,6 +311,21 @@ mod tests {
         assert_eq!(
             "vsock:3:6000".parse::<LinkAddr>(),
             Ok(LinkAddr::Vsock { cid: 3, port: 6000 })
+        );
+        assert_eq!(
+            "vsock:any:5000".parse::<LinkAddr>(),
+            Ok(LinkAddr::Vsock {
+                cid: VMADDR_CID_ANY,
+                port: 5000
+            })
+        );
+        assert_eq!(
+            LinkAddr::Vsock {
+                cid: VMADDR_CID_ANY,
+                port: 5000
+            }
+            .to_string(),
+            "vsock:any:5000"
         );
         assert!(matches!(
             "tcp:1.2.3.4:5".parse::<LinkAddr>(),
