@@ -135,22 +135,17 @@ fn run(members: u64) {
     let aead = XChaCha20Poly1305::new((&raw_key).into());
     let mut raw_buf = vec![0u8; padded];
     let mut raw_tag = aead
-        .encrypt_in_place_detached(XNonce::from_slice(&raw_nonce), b"ad", &mut raw_buf)
+        .encrypt_in_place_detached(&XNonce::from(raw_nonce), b"ad", &mut raw_buf)
         .expect("encrypts");
 
     let (mut t_unlock, mut t_lock, mut t_drop, mut t_raw) = (vec![], vec![], vec![], vec![]);
     for epoch in 2..(2 + ROUNDS as u64) {
         // Raw: decrypt then re-encrypt the buffer in place.
         let t = Instant::now();
-        aead.decrypt_in_place_detached(
-            XNonce::from_slice(&raw_nonce),
-            b"ad",
-            &mut raw_buf,
-            &raw_tag,
-        )
-        .expect("decrypts");
+        aead.decrypt_in_place_detached(&XNonce::from(raw_nonce), b"ad", &mut raw_buf, &raw_tag)
+            .expect("decrypts");
         raw_tag = aead
-            .encrypt_in_place_detached(XNonce::from_slice(&raw_nonce), b"ad", &mut raw_buf)
+            .encrypt_in_place_detached(&XNonce::from(raw_nonce), b"ad", &mut raw_buf)
             .expect("encrypts");
         t_raw.push(t.elapsed());
 

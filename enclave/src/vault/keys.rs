@@ -221,7 +221,7 @@ impl KeyRecord {
         let ad = dk_ad(&channel_id, dk.key_epoch, &dk.public);
         let kek = sk.kek(&channel_id);
         let tag = XChaCha20Poly1305::new((&*kek).into())
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce), &ad, &mut wrapped_dk[..KEY_LEN])
+            .encrypt_in_place_detached(&XNonce::from(nonce), &ad, &mut wrapped_dk[..KEY_LEN])
             .expect("a 32-byte message is within XChaCha20-Poly1305 limits");
         wrapped_dk[KEY_LEN..].copy_from_slice(&tag);
         KeyRecord {
@@ -240,9 +240,9 @@ impl KeyRecord {
         let ad = dk_ad(&self.channel_id, self.key_epoch, &self.ek_public);
         let mut secret = Zeroizing::new([0u8; KEY_LEN]);
         secret.copy_from_slice(&self.wrapped_dk[..KEY_LEN]);
-        let tag = Tag::from_slice(&self.wrapped_dk[KEY_LEN..]);
+        let tag = Tag::from(arr::<TAG_LEN>(&self.wrapped_dk[KEY_LEN..]));
         XChaCha20Poly1305::new((&*kek).into())
-            .decrypt_in_place_detached(XNonce::from_slice(&self.nonce), &ad, &mut secret[..], tag)
+            .decrypt_in_place_detached(&XNonce::from(self.nonce), &ad, &mut secret[..], &tag)
             .map_err(|_| VaultError::WrongKey)?;
         // EK is authenticated (it is in the AD), so it need not be recomputed from DK here.
         Ok(Dk {

@@ -102,7 +102,7 @@ pub fn seal_state<R: RngCore + CryptoRng>(
     let dek = dk.dek(channel_id);
     let ad = state_ad(channel_id, key_epoch, state_epoch);
     let sealed = XChaCha20Poly1305::new((&*dek).into()).encrypt_in_place_detached(
-        XNonce::from_slice(&nonce),
+        &XNonce::from(nonce),
         &ad,
         body,
     );
@@ -169,15 +169,15 @@ pub fn open_state(
         });
     }
     let state_epoch = u64::from_be_bytes(arr(&blob[H_STATE_EPOCH..H_NONCE]));
-    let nonce = XNonce::from_slice(&blob[H_NONCE..STATE_HEADER_LEN]);
+    let nonce = XNonce::from(arr::<XNONCE_LEN>(&blob[H_NONCE..STATE_HEADER_LEN]));
     let tag_at = blob.len() - TAG_LEN;
-    let tag = Tag::from_slice(&blob[tag_at..]);
+    let tag = Tag::from(arr::<TAG_LEN>(&blob[tag_at..]));
 
     let mut plain = Zeroizing::new(blob[STATE_HEADER_LEN..tag_at].to_vec());
     let dek = dk.dek(channel_id);
     let ad = state_ad(channel_id, key_epoch, state_epoch);
     XChaCha20Poly1305::new((&*dek).into())
-        .decrypt_in_place_detached(nonce, &ad, &mut plain[..], tag)
+        .decrypt_in_place_detached(&nonce, &ad, &mut plain[..], &tag)
         .map_err(|_| VaultError::Corrupt { record: R })?;
 
     if state_epoch < min_epoch {
