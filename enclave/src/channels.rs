@@ -67,23 +67,7 @@ impl From<VaultError> for ChannelError {
 }
 
 fn unexpected(op: &'static str, r: &BlobResponse) -> ChannelError {
-    ChannelError::Integrity(format!("host answered {} to {op}", variant(r)))
-}
-
-fn variant(r: &BlobResponse) -> &'static str {
-    match r {
-        BlobResponse::Blob { .. } => "Blob",
-        BlobResponse::NotFound => "NotFound",
-        BlobResponse::Written { .. } => "Written",
-        BlobResponse::Conflict { .. } => "Conflict",
-        BlobResponse::Deleted => "Deleted",
-        BlobResponse::Names { .. } => "Names",
-        BlobResponse::Appended { .. } => "Appended",
-        BlobResponse::Items { .. } => "Items",
-        BlobResponse::Trimmed { .. } => "Trimmed",
-        BlobResponse::Stats { .. } => "Stats",
-        BlobResponse::Error { .. } => "Error",
-    }
+    ChannelError::Integrity(format!("host answered {} to {op}", r.kind_name()))
 }
 
 /// One unlock: whose channel, with which key, and what the client has already seen.

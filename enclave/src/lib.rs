@@ -104,7 +104,7 @@ async fn record_boot(blobs: &BlobClient) -> Result<u64, BlobError> {
             other => {
                 return Err(BlobError::UnexpectedAnswer {
                     op: "get",
-                    got: variant(&other),
+                    got: other.kind_name(),
                 })
             }
         };
@@ -120,26 +120,10 @@ async fn record_boot(blobs: &BlobClient) -> Result<u64, BlobError> {
             other => {
                 return Err(BlobError::UnexpectedAnswer {
                     op: "put",
-                    got: variant(&other),
+                    got: other.kind_name(),
                 })
             }
         }
-    }
-}
-
-fn variant(r: &BlobResponse) -> &'static str {
-    match r {
-        BlobResponse::Blob { .. } => "Blob",
-        BlobResponse::NotFound => "NotFound",
-        BlobResponse::Written { .. } => "Written",
-        BlobResponse::Conflict { .. } => "Conflict",
-        BlobResponse::Deleted => "Deleted",
-        BlobResponse::Names { .. } => "Names",
-        BlobResponse::Appended { .. } => "Appended",
-        BlobResponse::Items { .. } => "Items",
-        BlobResponse::Trimmed { .. } => "Trimmed",
-        BlobResponse::Stats { .. } => "Stats",
-        BlobResponse::Error { .. } => "Error",
     }
 }
 

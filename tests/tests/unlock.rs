@@ -264,6 +264,26 @@ async fn a_hostile_host_is_caught_and_nothing_acknowledged_is_lost() {
     assert_eq!(v["epoch"], json!(3));
 }
 
+/// Copies `r` into `w`, keeping a copy of every byte in `seen`.
+async fn copy_recording<R, W>(r: &mut R, w: &mut W, seen: &Mutex<Vec<u8>>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut b = vec![0u8; 65536];
+    while let Ok(n) = r.read(&mut b).await {
+        if n == 0 {
+            break;
+        }
+        seen.lock().unwrap().extend_from_slice(&b[..n]);
+        if w.write_all(&b[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
 /// A TCP proxy between client and host that keeps every byte, both directions.
 async fn recording_proxy(
     target: std::net::SocketAddr,
@@ -276,37 +296,13 @@ async fn recording_proxy(
         while let Ok((mut c, _)) = l.accept().await {
             let seen = s2.clone();
             tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut u = tokio::net::TcpStream::connect(target).await.unwrap();
                 let (mut cr, mut cw) = c.split();
                 let (mut ur, mut uw) = u.split();
-                let up = async {
-                    let mut b = vec![0u8; 65536];
-                    while let Ok(n) = cr.read(&mut b).await {
-                        if n == 0 {
-                            break;
-                        }
-                        seen.lock().unwrap().extend_from_slice(&b[..n]);
-                        if uw.write_all(&b[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = uw.shutdown().await;
-                };
-                let down = async {
-                    let mut b = vec![0u8; 65536];
-                    while let Ok(n) = ur.read(&mut b).await {
-                        if n == 0 {
-                            break;
-                        }
-                        seen.lock().unwrap().extend_from_slice(&b[..n]);
-                        if cw.write_all(&b[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = cw.shutdown().await;
-                };
-                tokio::join!(up, down);
+                tokio::join!(
+                    copy_recording(&mut cr, &mut uw, &seen),
+                    copy_recording(&mut ur, &mut cw, &seen)
+                );
             });
         }
     });

@@ -243,6 +243,23 @@ pub enum BlobResponse {
 }
 
 impl BlobResponse {
+    /// The answer's kind, for logs and error messages (never its content).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Blob { .. } => "Blob",
+            Self::NotFound => "NotFound",
+            Self::Written { .. } => "Written",
+            Self::Conflict { .. } => "Conflict",
+            Self::Deleted => "Deleted",
+            Self::Names { .. } => "Names",
+            Self::Appended { .. } => "Appended",
+            Self::Items { .. } => "Items",
+            Self::Trimmed { .. } => "Trimmed",
+            Self::Stats { .. } => "Stats",
+            Self::Error { .. } => "Error",
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         match self {
