@@ -37,6 +37,8 @@ enum LaunchKind {
     Simulated,
     /// `nitro-cli run-enclave` (see docs/OPERATIONS.md).
     Nitro,
+    /// An SEV-SNP guest under QEMU with kernel-hashes (see docs/OPERATIONS.md).
+    SevSnp,
 }
 
 #[derive(clap::Args)]
@@ -81,6 +83,21 @@ struct RunArgs {
     enclave_memory_mib: u32,
     #[arg(long, default_value_t = 2)]
     enclave_cpus: u32,
+    /// QEMU for --launch sev-snp.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    qemu: PathBuf,
+    /// OVMF (AmdSev build) for --launch sev-snp; part of the launch measurement.
+    #[arg(long)]
+    ovmf: Option<PathBuf>,
+    /// Guest kernel for --launch sev-snp; part of the launch measurement.
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Guest initrd (holding sealboost-enclave) for --launch sev-snp.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// Guest kernel command line for --launch sev-snp; part of the launch measurement.
+    #[arg(long, default_value = "console=ttyS0")]
+    cmdline: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,6 +124,16 @@ fn main() -> anyhow::Result<()> {
             args: args.enclave_args,
             isolate_network: true,
             require_isolation: args.require_isolation,
+        },
+        LaunchKind::SevSnp => Launch::SevSnp {
+            qemu: args.qemu,
+            ovmf: args.ovmf.context("--launch sev-snp needs --ovmf")?,
+            kernel: args.kernel.context("--launch sev-snp needs --kernel")?,
+            initrd: args.initrd.context("--launch sev-snp needs --initrd")?,
+            cmdline: args.cmdline,
+            memory_mib: args.enclave_memory_mib,
+            cpus: args.enclave_cpus,
+            cid: args.enclave_cid,
         },
         LaunchKind::Nitro => Launch::Nitro {
             eif: args.eif.context("--launch nitro needs --eif")?,
