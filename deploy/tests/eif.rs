@@ -419,8 +419,14 @@ fn ramdisks_are_deterministic_newc_archives() {
 
     let mut a = Archive::new();
     a.add("x", Entry::Dir { mode: 0o755 }).unwrap();
-    assert!(a.add("x", Entry::Dir { mode: 0o755 }).is_err());
-    assert!(a.add("../etc/passwd", Entry::Dir { mode: 0o755 }).is_err());
+    assert!(matches!(
+        a.add("x", Entry::Dir { mode: 0o755 }),
+        Err(DeployError::EifInput { .. })
+    ));
+    assert!(matches!(
+        a.add("../etc/passwd", Entry::Dir { mode: 0o755 }),
+        Err(DeployError::EifInput { reason }) if reason.contains("bad archive path")
+    ));
     a.add(
         "f",
         Entry::Bytes {

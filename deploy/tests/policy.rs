@@ -243,11 +243,20 @@ fn command_line_values_parse() {
         deploy::policy::parse_tcb_arg("turin:fmc=0,bootloader=1,tee=0,snp=2,microcode=71").unwrap();
     assert_eq!(g, Generation::Turin);
     assert_eq!(t.fmc, Some(0));
-    assert!(deploy::policy::parse_tcb_arg("milan:bootloader=1,tee=0,snp=2").is_err());
-    assert!(deploy::policy::parse_tcb_arg("rome:bootloader=1,tee=0,snp=2,microcode=1").is_err());
+    assert!(matches!(
+        deploy::policy::parse_tcb_arg("milan:bootloader=1,tee=0,snp=2"),
+        Err(deploy::DeployError::DraftInvalid { .. })
+    ));
+    assert!(matches!(
+        deploy::policy::parse_tcb_arg("rome:bootloader=1,tee=0,snp=2,microcode=1"),
+        Err(deploy::DeployError::DraftInvalid { reason }) if reason.contains("generation")
+    ));
     let (i, v) = deploy::policy::parse_pcr_arg(&format!("8={}", "ab".repeat(48))).unwrap();
     assert_eq!((i, v), (8, [0xab; 48]));
-    assert!(deploy::policy::parse_pcr_arg(&format!("32={}", "ab".repeat(48))).is_err());
+    assert!(matches!(
+        deploy::policy::parse_pcr_arg(&format!("32={}", "ab".repeat(48))),
+        Err(deploy::DeployError::DraftInvalid { reason }) if reason.contains("0..=31")
+    ));
 }
 
 #[test]
