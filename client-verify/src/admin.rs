@@ -35,8 +35,11 @@ pub enum AdminError {
     Malformed(&'static str),
 }
 
+/// How often an unlock that lost a compare-and-swap race is retried.
+pub const CONFLICT_RETRIES: u32 = 3;
+
 /// Passphrase source for encrypted key files.
-pub type Passphrase<'a> = &'a dyn Fn() -> Option<Zeroizing<Vec<u8>>>;
+pub type Passphrase<'a> = &'a (dyn Fn() -> Option<Zeroizing<Vec<u8>>> + Sync);
 
 /// An attested admin connection plus the local key store.
 #[derive(Debug)]
@@ -101,9 +104,21 @@ impl AdminClient {
         let seen = self.store.epoch(channel)?;
         args["sk"] = Value::String(B64.encode(sk.expose()));
         args["min_epoch"] = json!(seen);
-        let v = self
-            .call(&format!("/v1/channels/{channel}/{op}"), args, seen)
-            .await?;
+        let path = format!("/v1/channels/{channel}/{op}");
+        // Another admin's write can win the compare-and-swap between our read and write;
+        // the enclave then changed nothing, so the operation is simply run again.
+        let mut attempt = 0;
+        let v = loop {
+            match self.call(&path, args.clone(), seen).await {
+                Err(AdminError::Api {
+                    status: 409,
+                    ref code,
+                }) if code == "conflict" && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                }
+                r => break r?,
+            }
+        };
         let epoch = v
             .get("epoch")
             .and_then(Value::as_u64)

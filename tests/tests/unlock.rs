@@ -379,3 +379,42 @@ async fn the_host_never_sees_a_number_or_a_key() {
         relayed.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_admin_writes_all_land() {
+    let stack = Stack::start();
+    let keys = tempfile::tempdir().unwrap();
+    let mut c = admin(&stack, keys.path()).await;
+    let (ch, _) = c.create_channel(ADMIN, None).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..2u64 {
+        let (stack_ingress, dir, ch) = (stack.ingress, keys.path().to_path_buf(), ch.clone());
+        let dp = signed_sim_policy(&stack, None);
+        tasks.push(tokio::spawn(async move {
+            let mut c = AdminClient::connect(stack_ingress, &dp.policy, KeyStore::open(dir))
+                .await
+                .unwrap();
+            for i in 0..8u64 {
+                let n = format!("+1666{:07}", writer * 1000 + i);
+                c.change_members(
+                    &ch,
+                    json!([{"number": n, "role": "subscriber"}]),
+                    vec![],
+                    &no_pass,
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let v = c.info(&ch, &no_pass).await.unwrap();
+    assert_eq!(
+        v["subscribers"],
+        json!(16),
+        "every acknowledged add is present"
+    );
+    assert_eq!(v["epoch"], json!(17));
+}
