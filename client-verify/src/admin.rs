@@ -72,7 +72,9 @@ impl AdminClient {
     }
 
     async fn call(&mut self, path: &str, body: Value, seen: u64) -> Result<Value, AdminError> {
-        let body = Zeroizing::new(body.to_string());
+        // The serialized body holds SK in base64. It is handed to hyper, whose buffers are
+        // not zeroized; the key also lives in the admin's key file, so this copy adds no
+        // exposure beyond this process's memory.
         let (status, resp) = self.session.send("POST", path, body.to_string()).await?;
         if status / 100 == 2 {
             return serde_json::from_slice(&resp).map_err(|_| AdminError::Malformed("not JSON"));

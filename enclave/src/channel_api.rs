@@ -53,13 +53,12 @@ fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
         B64.decode(b64.as_bytes())
             .map_err(|_| ChannelError::BadRequest("sk"))?,
     );
-    let arr: [u8; 32] = raw
+    let mut arr: [u8; 32] = raw
         .as_slice()
         .try_into()
         .map_err(|_| ChannelError::BadRequest("sk"))?;
     let sk = Sk::from_bytes(arr);
-    // `arr` was a copy on the stack; overwrite it before it goes out of scope.
-    let mut arr = arr;
+    // `arr` is a stack copy of the key: wipe this binding before it goes out of scope.
     zeroize::Zeroize::zeroize(&mut arr);
     Ok(sk)
 }
