@@ -152,16 +152,13 @@ impl SnpTcb {
 
     /// `(component, value)` pairs in a fixed order.
     pub fn components(&self) -> Vec<(TcbComponent, u8)> {
-        let mut v = vec![
-            (TcbComponent::Bootloader, self.bootloader),
-            (TcbComponent::Tee, self.tee),
-            (TcbComponent::Snp, self.snp),
-            (TcbComponent::Microcode, self.microcode),
-        ];
-        if let Some(fmc) = self.fmc {
-            v.insert(0, (TcbComponent::Fmc, fmc));
-        }
-        v
+        crate::claims::tcb_components(
+            self.fmc,
+            self.bootloader,
+            self.tee,
+            self.snp,
+            self.microcode,
+        )
     }
 }
 
@@ -294,4 +291,27 @@ pub(crate) fn ser_pcrs<S: serde::Serializer>(
         m.serialize_entry(&k.to_string(), &hex::encode(val))?;
     }
     m.end()
+}
+
+/// `(component, value)` pairs in the order the verifier compares them: FMC first when the
+/// generation has one (Turin), then bootloader, TEE, SNP firmware, microcode. Shared by
+/// reported TCBs ([`SnpTcb`]) and policy minimums so both iterate identically.
+pub(crate) fn tcb_components(
+    fmc: Option<u8>,
+    bootloader: u8,
+    tee: u8,
+    snp: u8,
+    microcode: u8,
+) -> Vec<(TcbComponent, u8)> {
+    let mut v = Vec::with_capacity(5);
+    if let Some(fmc) = fmc {
+        v.push((TcbComponent::Fmc, fmc));
+    }
+    v.extend([
+        (TcbComponent::Bootloader, bootloader),
+        (TcbComponent::Tee, tee),
+        (TcbComponent::Snp, snp),
+        (TcbComponent::Microcode, microcode),
+    ]);
+    v
 }

@@ -17,6 +17,14 @@ use wire::blob::{BlobRequest, BlobResponse};
 const ADMIN: &str = "+15550001001";
 const SUBS: [&str; 3] = ["+15550002002", "+4915112345678", "+33612345678"];
 
+/// The members/change `add` list that makes each number a subscriber.
+fn subscribers(numbers: &[&str]) -> serde_json::Value {
+    json!(numbers
+        .iter()
+        .map(|n| json!({"number": n, "role": "subscriber"}))
+        .collect::<Vec<_>>())
+}
+
 fn no_pass() -> Option<zeroize::Zeroizing<Vec<u8>>> {
     None
 }
@@ -68,15 +76,7 @@ async fn create_lock_unlock_read_back_and_survive_an_enclave_restart() {
     let (ch, epoch) = c.create_channel(ADMIN, None).await.unwrap();
     assert_eq!(epoch, 1);
     let v = c
-        .change_members(
-            &ch,
-            json!(SUBS
-                .iter()
-                .map(|n| json!({"number": n, "role": "subscriber"}))
-                .collect::<Vec<_>>()),
-            vec![],
-            &no_pass,
-        )
+        .change_members(&ch, subscribers(&SUBS), vec![], &no_pass)
         .await
         .unwrap();
     assert_eq!(
@@ -323,17 +323,9 @@ async fn the_host_never_sees_a_number_or_a_key() {
         .await
         .unwrap();
     let (ch, _) = c.create_channel(ADMIN, None).await.unwrap();
-    c.change_members(
-        &ch,
-        json!(SUBS
-            .iter()
-            .map(|n| json!({"number": n, "role": "subscriber"}))
-            .collect::<Vec<_>>()),
-        vec![],
-        &no_pass,
-    )
-    .await
-    .unwrap();
+    c.change_members(&ch, subscribers(&SUBS), vec![], &no_pass)
+        .await
+        .unwrap();
     let members = c.members(&ch, &no_pass).await.unwrap().to_string();
     assert!(members.contains(SUBS[1]), "the admin does see numbers");
     let sk = KeyStore::open(keys.path()).load_sk(&ch, no_pass).unwrap();

@@ -101,16 +101,13 @@ pub struct MinimumTcb {
 impl MinimumTcb {
     /// `(component, minimum)` pairs that the verifier iterates.
     pub fn components(&self) -> Vec<(TcbComponent, u8)> {
-        let mut v = vec![
-            (TcbComponent::Bootloader, self.bootloader),
-            (TcbComponent::Tee, self.tee),
-            (TcbComponent::Snp, self.snp),
-            (TcbComponent::Microcode, self.microcode),
-        ];
-        if let Some(fmc) = self.fmc {
-            v.insert(0, (TcbComponent::Fmc, fmc));
-        }
-        v
+        crate::claims::tcb_components(
+            self.fmc,
+            self.bootloader,
+            self.tee,
+            self.snp,
+            self.microcode,
+        )
     }
 }
 
