@@ -37,7 +37,11 @@ fn generator_table() -> &'static Table {
 /// The `i`-th 4-bit digit of a big-endian scalar, most significant first.
 fn nibble(bytes: &[u8], i: usize) -> usize {
     let byte = bytes.get(i / 2).copied().unwrap_or(0);
-    usize::from(if i.is_multiple_of(2) { byte >> 4 } else { byte & 0x0F })
+    usize::from(if i.is_multiple_of(2) {
+        byte >> 4
+    } else {
+        byte & 0x0F
+    })
 }
 
 /// `a·P + b·Q` in variable time (public inputs only), with P and Q given by their tables.
