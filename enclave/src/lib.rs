@@ -11,6 +11,7 @@ pub mod blob_client;
 pub mod channel_api;
 pub mod channels;
 pub mod platform;
+pub mod relay;
 pub mod server;
 pub mod tls;
 pub mod vault;

@@ -1,0 +1,1 @@
+//! Channels over Signal (DESIGN §5): commands, broadcast, hotline.
