@@ -1,2 +1,19 @@
-//! A Signal account driven with the official libsignal protocol code.
+//! A Signal account driven with the official libsignal protocol code: its protocol store
+//! (with a bounded binary encoding), encryption and decryption, and (later modules) the
+//! service API, transport and simulated phones.
+//!
+//! # Threading
+//! libsignal's store traits are `async_trait(?Send)`, so the futures this crate returns
+//! that touch the store are `!Send`. Run them on a current-thread runtime or in a
+//! `tokio::task::LocalSet` (the enclave runs this crate on a dedicated thread so).
 #![forbid(unsafe_code)]
+
+pub mod cipher;
+mod codec;
+pub mod error;
+pub mod keys;
+pub mod store;
+pub mod uak;
+
+pub use error::{Error, Result};
+pub use store::{ProtocolStore, Recipient};

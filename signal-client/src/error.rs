@@ -1,0 +1,139 @@
+//! The crate's one error type. Every variant is safe to log: no phone number, message
+//! body, key or blob content is ever placed in one (STYLE §6).
+
+use libsignal_protocol::SignalProtocolError;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An encoded store/account ended before a field was complete.
+    #[error("encoded {what} is truncated")]
+    Truncated { what: &'static str },
+    /// A length or count in encoded input exceeds its named bound.
+    #[error("{what} is too large: {len} > {max}")]
+    TooLarge {
+        what: &'static str,
+        len: u64,
+        max: u64,
+    },
+    /// Bytes remained after a complete encoding.
+    #[error("{count} trailing bytes after the encoding")]
+    TrailingBytes { count: usize },
+    /// The encoding does not start with the expected magic.
+    #[error("not a {what} encoding (bad magic)")]
+    BadMagic { what: &'static str },
+    /// The encoding's version is not one this build reads.
+    #[error("unsupported {what} encoding version {version}")]
+    UnsupportedVersion { what: &'static str, version: u8 },
+    /// A field decoded but its content is invalid (a record libsignal refused, a bad flag…).
+    #[error("invalid {what} in encoding")]
+    Corrupt { what: &'static str },
+    /// The same key appeared twice in a map.
+    #[error("duplicate {what} in encoding")]
+    Duplicate { what: &'static str },
+    /// libsignal refused an operation. Only the error's kind is kept: libsignal's own
+    /// messages can carry addresses.
+    #[error("signal protocol error: {kind}")]
+    Protocol { kind: &'static str },
+    /// A sealed-sender message's certificate did not chain to the configured trust root,
+    /// or had expired.
+    #[error("sealed sender certificate is not valid under the trust root")]
+    SenderCertificateInvalid,
+    /// An envelope could not be decoded or had an unsupported shape.
+    #[error("bad envelope: {reason}")]
+    BadEnvelope { reason: &'static str },
+    /// Decrypted content was not validly padded or did not decode.
+    #[error("bad content: {reason}")]
+    BadContent { reason: &'static str },
+    /// A service id string was not a valid ACI/PNI.
+    #[error("invalid service id")]
+    InvalidServiceId,
+    /// The service answered with an HTTP status this operation does not accept.
+    #[error("{operation}: service answered HTTP {status}")]
+    Status {
+        operation: &'static str,
+        status: u16,
+    },
+    /// The service's answer body did not parse.
+    #[error("{operation}: malformed response body")]
+    BadResponse { operation: &'static str },
+    /// The recipient is not registered (404 on send).
+    #[error("recipient is not registered")]
+    Unregistered,
+    /// Rate limited / too large too many times in a row; gave up.
+    #[error("{operation}: gave up after {attempts} attempts (rate limited)")]
+    RateLimited {
+        operation: &'static str,
+        attempts: u32,
+    },
+    /// Mismatched/stale devices did not converge within the attempt budget.
+    #[error("device list did not converge after {attempts} attempts")]
+    DevicesDidNotConverge { attempts: u32 },
+    /// TLS configuration failed (bad pinned root, bad server name).
+    #[error("tls configuration: {reason}")]
+    TlsConfig { reason: &'static str },
+    /// Network I/O failed.
+    #[error("i/o during {operation}: {kind}")]
+    Io {
+        operation: &'static str,
+        kind: std::io::ErrorKind,
+    },
+    /// HTTP framing failed (hyper).
+    #[error("http during {operation}")]
+    Http { operation: &'static str },
+    /// The WebSocket failed or closed.
+    #[error("websocket: {reason}")]
+    WebSocket { reason: &'static str },
+    /// Attachment crypto failed (bad MAC, bad digest, bad padding, too large).
+    #[error("attachment: {reason}")]
+    Attachment { reason: &'static str },
+    /// A timeout elapsed.
+    #[error("timed out during {operation}")]
+    Timeout { operation: &'static str },
+}
+
+impl From<SignalProtocolError> for Error {
+    fn from(e: SignalProtocolError) -> Self {
+        Error::Protocol {
+            kind: protocol_kind(&e),
+        }
+    }
+}
+
+/// A log-safe name for a libsignal error (its `Display` may contain addresses).
+pub(crate) fn protocol_kind(e: &SignalProtocolError) -> &'static str {
+    use SignalProtocolError as E;
+    match e {
+        E::InvalidArgument(_) => "invalid argument",
+        E::InvalidState(..) => "invalid state",
+        E::InvalidProtobufEncoding => "invalid protobuf encoding",
+        E::CiphertextMessageTooShort(_) => "ciphertext too short",
+        E::LegacyCiphertextVersion(_) => "legacy ciphertext version",
+        E::UnrecognizedCiphertextVersion(_) => "unrecognized ciphertext version",
+        E::UnrecognizedMessageVersion(_) => "unrecognized message version",
+        E::SignatureValidationFailed => "signature validation failed",
+        E::UntrustedIdentity(_) => "untrusted identity",
+        E::InvalidPreKeyId => "invalid prekey id",
+        E::InvalidSignedPreKeyId => "invalid signed prekey id",
+        E::InvalidKyberPreKeyId => "invalid kyber prekey id",
+        E::SessionNotFound(_) => "session not found",
+        E::InvalidSessionStructure(_) => "invalid session structure",
+        E::InvalidRegistrationId(..) => "invalid registration id",
+        E::DuplicatedMessage(..) => "duplicated message",
+        E::InvalidMessage(..) => "invalid message",
+        E::InvalidSealedSenderMessage(_) => "invalid sealed sender message",
+        E::UnknownSealedSenderVersion(_) => "unknown sealed sender version",
+        E::SealedSenderSelfSend => "sealed sender self send",
+        E::UnknownSealedSenderServerCertificateId(_) => "unknown server certificate id",
+        E::NoKeyTypeIdentifier | E::BadKeyType(_) | E::BadKeyLength(..) => "bad key",
+        E::BadKEMKeyType(_)
+        | E::WrongKEMKeyType(..)
+        | E::BadKEMKeyLength(..)
+        | E::BadKEMCiphertextLength(..) => "bad kem key",
+        _ => "other",
+    }
+}
+
+/// Shorthand.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,788 @@
+//! The in-memory protocol store (libsignal's store traits) plus the recipient book, and
+//! its versioned binary encoding (SPEC.md §1).
+//!
+//! libsignal's store traits are `async_trait(?Send)`: futures over this store are `!Send`
+//! and must run on a current-thread runtime / `LocalSet` (the enclave does so).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use libsignal_protocol::{
+    Aci, DeviceId, Direction, GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair,
+    IdentityKeyStore, KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore, PreKeyId, PreKeyRecord,
+    PreKeyStore, ProtocolAddress, PublicKey, SessionRecord, SessionStore, SignalProtocolError,
+    SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
+};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::codec::{Reader, Writer};
+use crate::error::{Error, Result};
+
+/// First bytes of a store encoding.
+pub const STORE_MAGIC: &[u8; 4] = b"SCPS";
+/// The store encoding version this build writes and reads.
+pub const STORE_VERSION: u8 = 1;
+/// Bound on a serialized `IdentityKeyPair` (protobuf of a 33-byte public and 32-byte private key).
+pub const MAX_IDENTITY_KEY_PAIR_LEN: usize = 128;
+/// A serialized identity (public) key: type byte + 32 bytes.
+pub const IDENTITY_KEY_LEN: usize = 33;
+/// Bound on a protocol-address name (a service-id string is at most 40 characters).
+pub const MAX_NAME_LEN: usize = 64;
+/// Bound on known remote identities.
+pub const MAX_IDENTITIES: usize = 1_000_000;
+/// Bound on stored one-time EC prekeys.
+pub const MAX_PREKEYS: usize = 100_000;
+/// Bound on stored signed prekeys.
+pub const MAX_SIGNED_PREKEYS: usize = 256;
+/// Bound on stored Kyber prekeys (one-time and last-resort).
+pub const MAX_KYBER_PREKEYS: usize = 100_000;
+/// Bound on remembered (kyber id, signed id, base key) uses of last-resort Kyber keys.
+pub const MAX_USED_BASE_KEYS: usize = 1_000_000;
+/// Bound on sessions (the channel needs 10,000+; one per recipient device).
+pub const MAX_SESSIONS: usize = 1_000_000;
+/// Bound on a serialized EC prekey or signed prekey record.
+pub const MAX_PREKEY_RECORD_LEN: usize = 1024;
+/// Bound on a serialized Kyber prekey record (Kyber1024 keys are ~4.8 KB).
+pub const MAX_KYBER_RECORD_LEN: usize = 8192;
+/// Bound on a serialized session record (current + archived states, SPQR state).
+pub const MAX_SESSION_RECORD_LEN: usize = 256 * 1024;
+/// Bound on recipient-book entries.
+pub const MAX_RECIPIENTS: usize = 1_000_000;
+/// Bound on an E.164 number: '+' and at most 15 digits.
+pub const MAX_E164_LEN: usize = 16;
+/// A profile key.
+pub const PROFILE_KEY_LEN: usize = 32;
+/// An unidentified-access key.
+pub const UAK_LEN: usize = 16;
+/// Bound on the number of unreported identity changes held between `take_identity_changes`.
+pub const MAX_PENDING_IDENTITY_CHANGES: usize = 100_000;
+
+const KYBER_FLAG_LAST_RESORT: u8 = 1;
+const RECIPIENT_FLAG_E164: u8 = 1;
+const RECIPIENT_FLAG_PROFILE_KEY: u8 = 2;
+const RECIPIENT_FLAG_UAK: u8 = 4;
+const RECIPIENT_FLAGS_ALL: u8 = 7;
+
+/// What the account knows about another Signal user.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Recipient {
+    /// Their phone number, when known.
+    pub e164: Option<String>,
+    /// Their profile key, when they have shared it with us.
+    pub profile_key: Option<[u8; PROFILE_KEY_LEN]>,
+    /// Their unidentified-access key (derived from the profile key, or learned otherwise).
+    pub uak: Option<[u8; UAK_LEN]>,
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("e164", &self.e164.as_ref().map(|_| "<redacted>"))
+            .field("profile_key", &self.profile_key.map(|_| "<redacted>"))
+            .field("uak", &self.uak.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Drop for Recipient {
+    fn drop(&mut self) {
+        if let Some(k) = self.profile_key.as_mut() {
+            k.zeroize();
+        }
+        if let Some(k) = self.uak.as_mut() {
+            k.zeroize();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct KyberEntry {
+    record: KyberPreKeyRecord,
+    last_resort: bool,
+}
+
+/// Our identity and the remote identities we have seen (libsignal's `IdentityKeyStore`).
+pub struct Identities {
+    pair: IdentityKeyPair,
+    registration_id: u32,
+    known: HashMap<String, IdentityKey>,
+    changes: Vec<String>,
+}
+
+/// One-time EC prekeys (libsignal's `PreKeyStore`).
+#[derive(Default)]
+pub struct PreKeys(BTreeMap<u32, PreKeyRecord>);
+
+/// Signed EC prekeys (libsignal's `SignedPreKeyStore`).
+#[derive(Default)]
+pub struct SignedPreKeys(BTreeMap<u32, SignedPreKeyRecord>);
+
+/// Kyber prekeys, one-time and last-resort (libsignal's `KyberPreKeyStore`).
+#[derive(Default)]
+pub struct KyberPreKeys {
+    keys: BTreeMap<u32, KyberEntry>,
+    used_base_keys: BTreeSet<(u32, u32, [u8; IDENTITY_KEY_LEN])>,
+}
+
+impl SignedPreKeys {
+    /// The signed prekey with the highest id.
+    pub fn newest(&self) -> Option<&SignedPreKeyRecord> {
+        self.0.values().next_back()
+    }
+}
+
+impl KyberPreKeys {
+    /// The last-resort Kyber prekey with the highest id.
+    pub fn last_resort(&self) -> Option<&KyberPreKeyRecord> {
+        self.keys
+            .values()
+            .rev()
+            .find(|e| e.last_resort)
+            .map(|e| &e.record)
+    }
+}
+
+impl Sessions {
+    /// The remote registration id of the current session with `address`.
+    pub fn registration_id(&self, address: &ProtocolAddress) -> Option<u32> {
+        self.0.get(address)?.remote_registration_id().ok()
+    }
+}
+
+/// Sessions by protocol address (libsignal's `SessionStore`). Records are held decoded,
+/// so encrypting costs no more than with libsignal's in-memory store.
+#[derive(Default)]
+pub struct Sessions(HashMap<ProtocolAddress, SessionRecord>);
+
+macro_rules! redacted_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($t), "(<redacted>)"))
+            }
+        }
+    )*};
+}
+redacted_debug!(Identities, PreKeys, SignedPreKeys, KyberPreKeys, Sessions);
+
+/// The protocol store: our identity, prekeys, remote identities, sessions, recipients.
+/// Its parts are public so libsignal functions can borrow several of them at once.
+pub struct ProtocolStore {
+    /// Identity store.
+    pub identities: Identities,
+    /// One-time EC prekeys.
+    pub prekeys: PreKeys,
+    /// Signed prekeys.
+    pub signed_prekeys: SignedPreKeys,
+    /// Kyber prekeys.
+    pub kyber_prekeys: KyberPreKeys,
+    /// Sessions.
+    pub sessions: Sessions,
+    recipients: BTreeMap<[u8; 16], Recipient>,
+    by_e164: HashMap<String, [u8; 16]>,
+}
+
+impl std::fmt::Debug for ProtocolStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtocolStore")
+            .field("identity", &"<redacted>")
+            .field("sessions", &self.sessions.0.len())
+            .field("identities", &self.identities.known.len())
+            .field("prekeys", &self.prekeys.0.len())
+            .field("kyber_prekeys", &self.kyber_prekeys.keys.len())
+            .field("recipients", &self.recipients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProtocolStore {
+    /// An empty store for the given identity.
+    pub fn new(identity: IdentityKeyPair, registration_id: u32) -> Self {
+        ProtocolStore {
+            identities: Identities {
+                pair: identity,
+                registration_id,
+                known: HashMap::new(),
+                changes: Vec::new(),
+            },
+            prekeys: PreKeys::default(),
+            signed_prekeys: SignedPreKeys::default(),
+            kyber_prekeys: KyberPreKeys::default(),
+            sessions: Sessions::default(),
+            recipients: BTreeMap::new(),
+            by_e164: HashMap::new(),
+        }
+    }
+
+    /// Our identity key pair.
+    pub fn identity_key_pair(&self) -> &IdentityKeyPair {
+        &self.identities.pair
+    }
+
+    /// Our registration id.
+    pub fn registration_id(&self) -> u32 {
+        self.identities.registration_id
+    }
+
+    /// Number of sessions held.
+    pub fn session_count(&self) -> usize {
+        self.sessions.0.len()
+    }
+
+    /// Device ids we hold sessions with for `name` (a service-id string).
+    pub fn session_devices(&self, name: &str) -> Vec<DeviceId> {
+        let mut v: Vec<DeviceId> = self
+            .sessions
+            .0
+            .keys()
+            .filter(|a| a.name() == name)
+            .map(ProtocolAddress::device_id)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Forgets the session with one device (after a 409 "extra device" or a 410 "stale").
+    pub fn remove_session(&mut self, address: &ProtocolAddress) {
+        self.sessions.0.remove(address);
+    }
+
+    /// Stores a Kyber prekey, remembering whether it is the last-resort key.
+    pub fn save_kyber_pre_key_flagged(
+        &mut self,
+        id: KyberPreKeyId,
+        record: KyberPreKeyRecord,
+        last_resort: bool,
+    ) {
+        self.kyber_prekeys.keys.insert(
+            u32::from(id),
+            KyberEntry {
+                record,
+                last_resort,
+            },
+        );
+    }
+
+    /// Stores a one-time EC prekey.
+    pub fn save_prekey(&mut self, record: PreKeyRecord) -> Result<()> {
+        let id = u32::from(record.id()?);
+        self.prekeys.0.insert(id, record);
+        Ok(())
+    }
+
+    /// Stores a signed prekey.
+    pub fn save_signed_prekey(&mut self, record: SignedPreKeyRecord) -> Result<()> {
+        let id = u32::from(record.id()?);
+        self.signed_prekeys.0.insert(id, record);
+        Ok(())
+    }
+
+    /// Number of one-time EC prekeys held.
+    pub fn prekey_count(&self) -> usize {
+        self.prekeys.0.len()
+    }
+
+    /// Number of one-time (not last-resort) Kyber prekeys held.
+    pub fn one_time_kyber_count(&self) -> usize {
+        self.kyber_prekeys
+            .keys
+            .values()
+            .filter(|e| !e.last_resort)
+            .count()
+    }
+
+    /// Identity changes (protocol-address names whose identity key was replaced) since the
+    /// last call. The store accepts every change; policy belongs to the caller.
+    pub fn take_identity_changes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.identities.changes)
+    }
+
+    /// The recipient-book entry for an ACI.
+    pub fn recipient(&self, aci: &Aci) -> Option<&Recipient> {
+        self.recipients.get(&aci_key(aci))
+    }
+
+    /// The ACI recorded for an E.164 number.
+    pub fn aci_for_e164(&self, e164: &str) -> Option<Aci> {
+        self.by_e164.get(e164).map(|b| aci_from_bytes(*b))
+    }
+
+    /// Records (or updates) the number of an ACI. A number moves to its newest ACI.
+    pub fn set_e164(&mut self, aci: &Aci, e164: &str) -> Result<()> {
+        if e164.len() > MAX_E164_LEN {
+            return Err(Error::TooLarge {
+                what: "e164",
+                len: e164.len() as u64,
+                max: MAX_E164_LEN as u64,
+            });
+        }
+        let key = aci_key(aci);
+        if let Some(old) = self.by_e164.insert(e164.to_owned(), key) {
+            if old != key {
+                if let Some(r) = self.recipients.get_mut(&old) {
+                    r.e164 = None;
+                }
+            }
+        }
+        let r = self.recipients.entry(key).or_default();
+        if let Some(prev) = r.e164.replace(e164.to_owned()) {
+            if prev != e164 {
+                self.by_e164.remove(&prev);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a recipient's profile key and the unidentified-access key derived from it.
+    pub fn set_profile_key(&mut self, aci: &Aci, profile_key: [u8; PROFILE_KEY_LEN]) {
+        let uak = crate::uak::derive_access_key(&profile_key);
+        let r = self.recipients.entry(aci_key(aci)).or_default();
+        r.profile_key = Some(profile_key);
+        r.uak = Some(uak);
+    }
+
+    /// Forgets a recipient's unidentified-access key (after the service rejected it).
+    pub fn clear_uak(&mut self, aci: &Aci) {
+        if let Some(r) = self.recipients.get_mut(&aci_key(aci)) {
+            if let Some(k) = r.uak.as_mut() {
+                k.zeroize();
+            }
+            r.uak = None;
+        }
+    }
+
+    /// Sets a recipient's unidentified-access key directly.
+    pub fn set_uak(&mut self, aci: &Aci, uak: [u8; UAK_LEN]) {
+        self.recipients.entry(aci_key(aci)).or_default().uak = Some(uak);
+    }
+}
+
+fn aci_key(aci: &Aci) -> [u8; 16] {
+    let b = aci.service_id_binary();
+    let mut k = [0u8; 16];
+    // An ACI's binary form is its bare 16-byte UUID.
+    if b.len() == 16 {
+        k.copy_from_slice(&b);
+    }
+    k
+}
+
+/// An ACI from its 16 UUID bytes.
+pub fn aci_from_bytes(b: [u8; 16]) -> Aci {
+    Aci::parse_from_service_id_binary(&b).expect("invariant: 16 bytes are always a valid ACI")
+}
+
+type SResult<T> = std::result::Result<T, SignalProtocolError>;
+
+#[async_trait(?Send)]
+impl IdentityKeyStore for Identities {
+    async fn get_identity_key_pair(&self) -> SResult<IdentityKeyPair> {
+        Ok(self.pair)
+    }
+    async fn get_local_registration_id(&self) -> SResult<u32> {
+        Ok(self.registration_id)
+    }
+    async fn save_identity(
+        &mut self,
+        address: &ProtocolAddress,
+        identity: &IdentityKey,
+    ) -> SResult<IdentityChange> {
+        let prev = self.known.insert(address.name().to_owned(), *identity);
+        let changed = matches!(prev, Some(p) if p != *identity);
+        if changed && self.changes.len() < MAX_PENDING_IDENTITY_CHANGES {
+            self.changes.push(address.name().to_owned());
+        }
+        Ok(IdentityChange::from_changed(changed))
+    }
+    async fn is_trusted_identity(
+        &self,
+        _address: &ProtocolAddress,
+        _identity: &IdentityKey,
+        _direction: Direction,
+    ) -> SResult<bool> {
+        // Every identity is accepted; a change is reported through save_identity and the
+        // caller (the enclave's relay) applies policy. See the module docs.
+        Ok(true)
+    }
+    async fn get_identity(&self, address: &ProtocolAddress) -> SResult<Option<IdentityKey>> {
+        Ok(self.known.get(address.name()).copied())
+    }
+}
+
+#[async_trait(?Send)]
+impl PreKeyStore for PreKeys {
+    async fn get_pre_key(&self, id: PreKeyId) -> SResult<PreKeyRecord> {
+        self.0
+            .get(&u32::from(id))
+            .cloned()
+            .ok_or(SignalProtocolError::InvalidPreKeyId)
+    }
+    async fn save_pre_key(&mut self, id: PreKeyId, record: &PreKeyRecord) -> SResult<()> {
+        self.0.insert(u32::from(id), record.clone());
+        Ok(())
+    }
+    async fn remove_pre_key(&mut self, id: PreKeyId) -> SResult<()> {
+        self.0.remove(&u32::from(id));
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl SignedPreKeyStore for SignedPreKeys {
+    async fn get_signed_pre_key(&self, id: SignedPreKeyId) -> SResult<SignedPreKeyRecord> {
+        self.0
+            .get(&u32::from(id))
+            .cloned()
+            .ok_or(SignalProtocolError::InvalidSignedPreKeyId)
+    }
+    async fn save_signed_pre_key(
+        &mut self,
+        id: SignedPreKeyId,
+        record: &SignedPreKeyRecord,
+    ) -> SResult<()> {
+        self.0.insert(u32::from(id), record.clone());
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl KyberPreKeyStore for KyberPreKeys {
+    async fn get_kyber_pre_key(&self, id: KyberPreKeyId) -> SResult<KyberPreKeyRecord> {
+        self.keys
+            .get(&u32::from(id))
+            .map(|e| e.record.clone())
+            .ok_or(SignalProtocolError::InvalidKyberPreKeyId)
+    }
+    async fn save_kyber_pre_key(
+        &mut self,
+        id: KyberPreKeyId,
+        record: &KyberPreKeyRecord,
+    ) -> SResult<()> {
+        // Keys saved through the plain trait are one-time keys; last-resort keys come in
+        // through `save_kyber_pre_key_flagged`.
+        let last_resort = self.keys.get(&u32::from(id)).is_some_and(|e| e.last_resort);
+        self.keys.insert(
+            u32::from(id),
+            KyberEntry {
+                record: record.clone(),
+                last_resort,
+            },
+        );
+        Ok(())
+    }
+    async fn mark_kyber_pre_key_used(
+        &mut self,
+        id: KyberPreKeyId,
+        ec_prekey_id: SignedPreKeyId,
+        base_key: &PublicKey,
+    ) -> SResult<()> {
+        let kid = u32::from(id);
+        match self.keys.get(&kid) {
+            None => Err(SignalProtocolError::InvalidKyberPreKeyId),
+            Some(e) if !e.last_resort => {
+                self.keys.remove(&kid);
+                Ok(())
+            }
+            Some(_) => {
+                let ser = base_key.serialize();
+                let mut bk = [0u8; IDENTITY_KEY_LEN];
+                if ser.len() != IDENTITY_KEY_LEN {
+                    return Err(SignalProtocolError::InvalidArgument("base key".into()));
+                }
+                bk.copy_from_slice(&ser);
+                let entry = (kid, u32::from(ec_prekey_id), bk);
+                if self.used_base_keys.contains(&entry) {
+                    return Err(SignalProtocolError::InvalidMessage(
+                        libsignal_protocol::CiphertextMessageType::PreKey,
+                        "reused base key",
+                    ));
+                }
+                if self.used_base_keys.len() >= MAX_USED_BASE_KEYS {
+                    // Oldest-first eviction is not possible in a set; drop the smallest.
+                    self.used_base_keys.pop_first();
+                }
+                self.used_base_keys.insert(entry);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl SessionStore for Sessions {
+    async fn load_session(&self, address: &ProtocolAddress) -> SResult<Option<SessionRecord>> {
+        Ok(self.0.get(address).cloned())
+    }
+    async fn store_session(
+        &mut self,
+        address: &ProtocolAddress,
+        record: &SessionRecord,
+    ) -> SResult<()> {
+        self.0.insert(address.clone(), record.clone());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding (SPEC.md §1)
+
+fn corrupt(what: &'static str) -> impl FnOnce(SignalProtocolError) -> Error {
+    move |_| Error::Corrupt { what }
+}
+
+impl ProtocolStore {
+    /// Encodes the whole store (SPEC.md §1). Deterministic: maps are written in key order.
+    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut w = Writer::with_capacity(64 + self.sessions.0.len() * 1600);
+        self.encode_into(&mut w)?;
+        Ok(w.finish())
+    }
+
+    pub(crate) fn encode_into(&self, w: &mut Writer) -> Result<()> {
+        w.raw(STORE_MAGIC);
+        w.u8(STORE_VERSION);
+        let ikp = Zeroizing::new(self.identities.pair.serialize().to_vec());
+        w.bytes8("identity key pair", &ikp, MAX_IDENTITY_KEY_PAIR_LEN)?;
+        w.u32(self.identities.registration_id);
+
+        let mut ids: Vec<(&String, &IdentityKey)> = self.identities.known.iter().collect();
+        ids.sort_by(|a, b| a.0.cmp(b.0));
+        w.count("identities", ids.len(), MAX_IDENTITIES)?;
+        for (name, key) in ids {
+            w.bytes8("address name", name.as_bytes(), MAX_NAME_LEN)?;
+            let k = key.serialize();
+            if k.len() != IDENTITY_KEY_LEN {
+                return Err(Error::Corrupt {
+                    what: "identity key",
+                });
+            }
+            w.raw(&k);
+        }
+
+        w.count("prekeys", self.prekeys.0.len(), MAX_PREKEYS)?;
+        for (id, rec) in &self.prekeys.0 {
+            w.u32(*id);
+            let b = Zeroizing::new(rec.serialize()?);
+            w.bytes16("prekey record", &b, MAX_PREKEY_RECORD_LEN)?;
+        }
+        w.count(
+            "signed prekeys",
+            self.signed_prekeys.0.len(),
+            MAX_SIGNED_PREKEYS,
+        )?;
+        for (id, rec) in &self.signed_prekeys.0 {
+            w.u32(*id);
+            let b = Zeroizing::new(rec.serialize()?);
+            w.bytes16("signed prekey record", &b, MAX_PREKEY_RECORD_LEN)?;
+        }
+        w.count(
+            "kyber prekeys",
+            self.kyber_prekeys.keys.len(),
+            MAX_KYBER_PREKEYS,
+        )?;
+        for (id, e) in &self.kyber_prekeys.keys {
+            w.u32(*id);
+            w.u8(if e.last_resort {
+                KYBER_FLAG_LAST_RESORT
+            } else {
+                0
+            });
+            let b = Zeroizing::new(e.record.serialize()?);
+            w.bytes16("kyber prekey record", &b, MAX_KYBER_RECORD_LEN)?;
+        }
+        let used = &self.kyber_prekeys.used_base_keys;
+        w.count("used base keys", used.len(), MAX_USED_BASE_KEYS)?;
+        for (kid, sid, bk) in used {
+            w.u32(*kid);
+            w.u32(*sid);
+            w.raw(bk);
+        }
+
+        let mut sessions: Vec<(&ProtocolAddress, &SessionRecord)> =
+            self.sessions.0.iter().collect();
+        sessions.sort_by(|a, b| {
+            (a.0.name(), u8::from(a.0.device_id())).cmp(&(b.0.name(), u8::from(b.0.device_id())))
+        });
+        w.count("sessions", sessions.len(), MAX_SESSIONS)?;
+        for (addr, rec) in sessions {
+            w.bytes8("address name", addr.name().as_bytes(), MAX_NAME_LEN)?;
+            w.u8(u8::from(addr.device_id()));
+            let b = Zeroizing::new(rec.serialize()?);
+            w.bytes32("session record", &b, MAX_SESSION_RECORD_LEN)?;
+        }
+
+        w.count("recipients", self.recipients.len(), MAX_RECIPIENTS)?;
+        for (aci, r) in &self.recipients {
+            w.raw(aci);
+            let mut flags = 0;
+            if r.e164.is_some() {
+                flags |= RECIPIENT_FLAG_E164;
+            }
+            if r.profile_key.is_some() {
+                flags |= RECIPIENT_FLAG_PROFILE_KEY;
+            }
+            if r.uak.is_some() {
+                flags |= RECIPIENT_FLAG_UAK;
+            }
+            w.u8(flags);
+            if let Some(e) = &r.e164 {
+                w.bytes8("e164", e.as_bytes(), MAX_E164_LEN)?;
+            }
+            if let Some(k) = &r.profile_key {
+                w.raw(k);
+            }
+            if let Some(k) = &r.uak {
+                w.raw(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes a store written by [`ProtocolStore::encode`], rejecting anything malformed,
+    /// oversized, duplicated or followed by trailing bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let s = Self::decode_from(&mut r)?;
+        r.finish()?;
+        Ok(s)
+    }
+
+    pub(crate) fn decode_from(r: &mut Reader<'_>) -> Result<Self> {
+        if r.take("store magic", 4)? != STORE_MAGIC {
+            return Err(Error::BadMagic { what: "store" });
+        }
+        let version = r.u8("store version")?;
+        if version != STORE_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "store",
+                version,
+            });
+        }
+        let ikp = r.bytes8("identity key pair", MAX_IDENTITY_KEY_PAIR_LEN)?;
+        let identity = IdentityKeyPair::try_from(ikp).map_err(corrupt("identity key pair"))?;
+        let registration_id = r.u32("registration id")?;
+        let mut s = ProtocolStore::new(identity, registration_id);
+
+        let n = r.count("identities", MAX_IDENTITIES, 1 + IDENTITY_KEY_LEN)?;
+        s.identities.known.reserve(n);
+        for _ in 0..n {
+            let name = read_name(r)?;
+            let k = r.take("identity key", IDENTITY_KEY_LEN)?;
+            let key = IdentityKey::decode(k).map_err(corrupt("identity key"))?;
+            if s.identities.known.insert(name, key).is_some() {
+                return Err(Error::Duplicate { what: "identity" });
+            }
+        }
+
+        let n = r.count("prekeys", MAX_PREKEYS, 6)?;
+        for _ in 0..n {
+            let id = r.u32("prekey id")?;
+            let b = r.bytes16("prekey record", MAX_PREKEY_RECORD_LEN)?;
+            let rec = PreKeyRecord::deserialize(b).map_err(corrupt("prekey record"))?;
+            if s.prekeys.0.insert(id, rec).is_some() {
+                return Err(Error::Duplicate { what: "prekey" });
+            }
+        }
+        let n = r.count("signed prekeys", MAX_SIGNED_PREKEYS, 6)?;
+        for _ in 0..n {
+            let id = r.u32("signed prekey id")?;
+            let b = r.bytes16("signed prekey record", MAX_PREKEY_RECORD_LEN)?;
+            let rec =
+                SignedPreKeyRecord::deserialize(b).map_err(corrupt("signed prekey record"))?;
+            if s.signed_prekeys.0.insert(id, rec).is_some() {
+                return Err(Error::Duplicate {
+                    what: "signed prekey",
+                });
+            }
+        }
+        let n = r.count("kyber prekeys", MAX_KYBER_PREKEYS, 7)?;
+        for _ in 0..n {
+            let id = r.u32("kyber prekey id")?;
+            let flags = r.u8("kyber prekey flags")?;
+            if flags & !KYBER_FLAG_LAST_RESORT != 0 {
+                return Err(Error::Corrupt {
+                    what: "kyber prekey flags",
+                });
+            }
+            let b = r.bytes16("kyber prekey record", MAX_KYBER_RECORD_LEN)?;
+            let record =
+                KyberPreKeyRecord::deserialize(b).map_err(corrupt("kyber prekey record"))?;
+            let e = KyberEntry {
+                record,
+                last_resort: flags & KYBER_FLAG_LAST_RESORT != 0,
+            };
+            if s.kyber_prekeys.keys.insert(id, e).is_some() {
+                return Err(Error::Duplicate {
+                    what: "kyber prekey",
+                });
+            }
+        }
+        let n = r.count("used base keys", MAX_USED_BASE_KEYS, 8 + IDENTITY_KEY_LEN)?;
+        for _ in 0..n {
+            let kid = r.u32("used base key")?;
+            let sid = r.u32("used base key")?;
+            let bk = r.array::<IDENTITY_KEY_LEN>("used base key")?;
+            if !s.kyber_prekeys.used_base_keys.insert((kid, sid, bk)) {
+                return Err(Error::Duplicate {
+                    what: "used base key",
+                });
+            }
+        }
+
+        let n = r.count("sessions", MAX_SESSIONS, 1 + 1 + 4)?;
+        s.sessions.0.reserve(n);
+        for _ in 0..n {
+            let name = read_name(r)?;
+            let device = DeviceId::try_from(r.u8("device id")?)
+                .map_err(|_| Error::Corrupt { what: "device id" })?;
+            let b = r.bytes32("session record", MAX_SESSION_RECORD_LEN)?;
+            let rec = SessionRecord::deserialize(b).map_err(corrupt("session record"))?;
+            if s.sessions
+                .0
+                .insert(ProtocolAddress::new(name, device), rec)
+                .is_some()
+            {
+                return Err(Error::Duplicate { what: "session" });
+            }
+        }
+
+        let n = r.count("recipients", MAX_RECIPIENTS, 17)?;
+        for _ in 0..n {
+            let aci = r.array::<16>("recipient aci")?;
+            let flags = r.u8("recipient flags")?;
+            if flags & !RECIPIENT_FLAGS_ALL != 0 {
+                return Err(Error::Corrupt {
+                    what: "recipient flags",
+                });
+            }
+            let mut rec = Recipient::default();
+            if flags & RECIPIENT_FLAG_E164 != 0 {
+                let e = r.bytes8("e164", MAX_E164_LEN)?;
+                let e = std::str::from_utf8(e).map_err(|_| Error::Corrupt { what: "e164" })?;
+                if s.by_e164.insert(e.to_owned(), aci).is_some() {
+                    return Err(Error::Duplicate { what: "e164" });
+                }
+                rec.e164 = Some(e.to_owned());
+            }
+            if flags & RECIPIENT_FLAG_PROFILE_KEY != 0 {
+                rec.profile_key = Some(r.array("profile key")?);
+            }
+            if flags & RECIPIENT_FLAG_UAK != 0 {
+                rec.uak = Some(r.array("unidentified access key")?);
+            }
+            if s.recipients.insert(aci, rec).is_some() {
+                return Err(Error::Duplicate { what: "recipient" });
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn read_name(r: &mut Reader<'_>) -> Result<String> {
+    let b = r.bytes8("address name", MAX_NAME_LEN)?;
+    std::str::from_utf8(b)
+        .map(str::to_owned)
+        .map_err(|_| Error::Corrupt {
+            what: "address name",
+        })
+}
