@@ -554,6 +554,16 @@ impl ChannelState {
         }
         Ok(())
     }
+    /// Lifts a ban (an admin ADDs the number). Returns whether one existed.
+    pub fn unban(&mut self, phone: &Phone) -> bool {
+        match self.bans.binary_search(&self.ban_hash(phone)) {
+            Ok(i) => {
+                self.bans.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
     pub fn ban_count(&self) -> usize {
         self.bans.len()
     }
