@@ -8,12 +8,18 @@
 //! `tokio::task::LocalSet` (the enclave runs this crate on a dedicated thread so).
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod cipher;
 mod codec;
 pub mod error;
+pub mod fanout;
 pub mod keys;
+pub mod service;
 pub mod store;
+pub mod transport;
 pub mod uak;
 
+pub use account::{Account, Credentials};
 pub use error::{Error, Result};
+pub use service::{Incoming, SendReport, ServiceConfig, SignalClient};
 pub use store::{ProtocolStore, Recipient};

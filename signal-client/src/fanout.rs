@@ -1,0 +1,70 @@
+//! The CPU half of sending: encrypt one padded `Content` for every device of every
+//! recipient and build each recipient's `IncomingMessageList` body. Kept apart from the
+//! network half so the fan-out benchmark measures exactly this path.
+
+use std::time::SystemTime;
+
+use libsignal_protocol::{Aci, ProtocolAddress, SenderCertificate};
+use rand::{CryptoRng, Rng};
+
+use crate::cipher::{self, OutgoingMessage};
+use crate::error::Result;
+use crate::store::ProtocolStore;
+
+/// One recipient's request body, ready for `PUT /v1/messages/{aci}`.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The recipient.
+    pub to: Aci,
+    /// Whether the ciphertexts are sealed sender.
+    pub sealed: bool,
+    /// Number of devices encrypted for.
+    pub devices: usize,
+    /// The JSON `IncomingMessageList`.
+    pub body: Vec<u8>,
+}
+
+/// Encrypts `padded` for every device we hold a session with for `to`, sealed when `cert`
+/// is given, and serializes the message list.
+pub async fn prepare_one<R: Rng + CryptoRng>(
+    store: &mut ProtocolStore,
+    to: &Aci,
+    padded: &[u8],
+    cert: Option<&SenderCertificate>,
+    timestamp: u64,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Prepared> {
+    let name = to.service_id_string();
+    let devices = store.session_devices(&name);
+    let mut msgs = Vec::with_capacity(devices.len());
+    for d in devices {
+        let addr = ProtocolAddress::new(name.clone(), d);
+        msgs.push(cipher::encrypt(store, &addr, padded, cert, now, rng).await?);
+    }
+    Ok(Prepared {
+        to: *to,
+        sealed: cert.is_some(),
+        devices: msgs.len(),
+        body: message_list_json(&msgs, timestamp),
+    })
+}
+
+/// The `IncomingMessageList` JSON for one recipient's device ciphertexts.
+pub fn message_list_json(msgs: &[OutgoingMessage], timestamp: u64) -> Vec<u8> {
+    let list = signal_api::IncomingMessageList {
+        messages: msgs
+            .iter()
+            .map(|m| signal_api::IncomingMessage {
+                r#type: u32::try_from(m.envelope_type).unwrap_or(0),
+                destination_device_id: u32::from(m.destination_device_id),
+                destination_registration_id: m.destination_registration_id,
+                content: m.content.clone(),
+            })
+            .collect(),
+        online: false,
+        urgent: true,
+        timestamp,
+    };
+    signal_api::to_json(&list)
+}

@@ -1,0 +1,807 @@
+//! The account against the service: registration, key upload and refill, sending with
+//! the status handling of SPEC.md §4, sender certificates, directory lookup, decryption.
+//!
+//! Futures here borrow the protocol store and are `!Send` (crate docs).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hyper::{Method, StatusCode};
+use libsignal_protocol::{
+    Aci, DeviceId, GenericSignedPreKey, IdentityKey, KyberPreKeyId, PreKeyBundle, PreKeyId,
+    ProtocolAddress, PublicKey, SenderCertificate, SignedPreKeyId, Timestamp,
+};
+use signal_api::{json, parse_json, to_json, Content};
+
+use crate::account::Account;
+use crate::cipher::{self, EnvelopeParts, LocalAddress};
+use crate::error::{Error, Result};
+use crate::fanout::{self, Prepared};
+use crate::keys;
+use crate::transport::{Connector, HttpClient, Response, TlsTrust};
+
+/// Bound on send attempts per recipient (each 409/410/413/429/401 round is one).
+pub const MAX_SEND_ATTEMPTS: u32 = 8;
+/// Bound on honoured `Retry-After` waits.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Wait when 429/413 carries no `Retry-After`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// One-time keys uploaded per batch (the service takes at most 100).
+pub const PREKEY_BATCH: u32 = 100;
+/// Refill when fewer one-time keys than this remain on the service.
+pub const PREKEY_REFILL_THRESHOLD: u32 = 20;
+/// Sender certificates are refreshed when they expire within this margin.
+pub const CERT_REFRESH_MARGIN_MS: u64 = 60 * 60 * 1000;
+
+/// How to reach and trust the service.
+#[derive(Clone)]
+pub struct ServiceConfig {
+    /// Raw streams to the service.
+    pub connector: Arc<dyn Connector>,
+    /// Pinned TLS root + server name.
+    pub tls: TlsTrust,
+    /// The sealed-sender trust root (the service's certificate-signing root).
+    pub trust_root: PublicKey,
+    /// Parallel HTTP connections.
+    pub max_connections: usize,
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("tls", &self.tls)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a send did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// A device's identity key changed (accepted; the caller applies policy).
+    pub identity_changed: bool,
+    /// Delivered as sealed sender.
+    pub sealed: bool,
+    /// Number of devices the message went to.
+    pub devices: usize,
+    /// Attempts used (1 when nothing needed recovery).
+    pub attempts: u32,
+}
+
+/// A decrypted incoming message.
+pub struct Incoming {
+    /// Sender ACI.
+    pub sender: Aci,
+    /// Sender number when known (certificate or recipient book).
+    pub sender_e164: Option<String>,
+    /// Sender device.
+    pub sender_device: DeviceId,
+    /// The decoded content.
+    pub content: Content,
+    /// `Envelope.timestamp`.
+    pub timestamp: u64,
+    /// Server receive time.
+    pub server_timestamp: u64,
+    /// The sender's identity key changed (accepted).
+    pub identity_changed: bool,
+    /// Arrived as sealed sender.
+    pub sealed_sender: bool,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("sender", &self.sender)
+            .field("sender_device", &self.sender_device)
+            .field("identity_changed", &self.identity_changed)
+            .field("sealed_sender", &self.sealed_sender)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An account connected to a service.
+pub struct SignalClient {
+    http: Arc<HttpClient>,
+    /// The account (credentials, keys, store).
+    pub account: Account,
+    trust_root: PublicKey,
+    sender_cert: Option<SenderCertificate>,
+    /// Use sealed sender when the recipient's access key is known (default on).
+    pub sealed_sender: bool,
+}
+
+impl std::fmt::Debug for SignalClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalClient")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+fn status_err(operation: &'static str, r: &Response) -> Error {
+    Error::Status {
+        operation,
+        status: r.status.as_u16(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned + json::Validate>(
+    operation: &'static str,
+    r: &Response,
+) -> Result<T> {
+    parse_json(&r.body).map_err(|_| Error::BadResponse { operation })
+}
+
+impl SignalClient {
+    /// Wraps an account.
+    pub fn new(config: &ServiceConfig, account: Account) -> Self {
+        SignalClient {
+            http: Arc::new(HttpClient::new(
+                config.connector.clone(),
+                config.tls.clone(),
+                config.max_connections,
+            )),
+            account,
+            trust_root: config.trust_root,
+            sender_cert: None,
+            sealed_sender: true,
+        }
+    }
+
+    /// The HTTP client (shared with the WebSocket receiver).
+    pub fn http(&self) -> &Arc<HttpClient> {
+        &self.http
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let mut headers = Vec::new();
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        self.http.request(method, path, &headers, body).await
+    }
+
+    async fn authed(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response> {
+        let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+        self.call(method, path, Some(&auth), body).await
+    }
+
+    // -- registration and keys ----------------------------------------------------------
+
+    /// Registers a fresh account for `e164` (verification session, `code`, then
+    /// `POST /v1/registration`), uploads `one_time_keys` EC and Kyber one-time prekeys, and
+    /// returns the client. `unrestricted` sets `unrestrictedUnidentifiedAccess` (channels).
+    pub async fn register(
+        config: &ServiceConfig,
+        e164: &str,
+        code: &str,
+        unrestricted: bool,
+        one_time_keys: u32,
+    ) -> Result<SignalClient> {
+        let mut rng = rand::rng();
+        let mut account = Account::generate(e164, &mut rng)?;
+        let now = Timestamp::from_epoch_millis(now_ms());
+        keys::install_initial_keys(&mut account.store, now, &mut rng)?;
+        let mut client = SignalClient::new(config, account);
+        let session_id = client.verify_number(code).await?;
+        client
+            .post_registration(&session_id, unrestricted, now)
+            .await?;
+        client.upload_prekeys(one_time_keys, one_time_keys).await?;
+        Ok(client)
+    }
+
+    async fn verify_number(&self, code: &str) -> Result<String> {
+        const OP: &str = "verification session";
+        let req = json::CreateVerificationSessionRequest {
+            number: self.account.credentials.e164.clone(),
+            push_token: None,
+            push_token_type: None,
+            mcc: None,
+            mnc: None,
+        };
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/verification/session",
+                None,
+                Some(to_json(&req)),
+            )
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let session: json::VerificationSessionResponse = parse(OP, &r)?;
+        let id = session.id;
+        let path = format!("/v1/verification/session/{id}/code");
+        let req = json::VerificationCodeRequest {
+            transport: "sms".into(),
+            client: "android".into(),
+        };
+        let r = self
+            .call(Method::POST, &path, None, Some(to_json(&req)))
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err("request verification code", &r));
+        }
+        let req = json::SubmitVerificationCodeRequest { code: code.into() };
+        let r = self
+            .call(Method::PUT, &path, None, Some(to_json(&req)))
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err("submit verification code", &r));
+        }
+        let session: json::VerificationSessionResponse = parse(OP, &r)?;
+        if !session.verified {
+            return Err(Error::Status {
+                operation: "verification not accepted",
+                status: r.status.as_u16(),
+            });
+        }
+        Ok(id)
+    }
+
+    async fn post_registration(
+        &mut self,
+        session_id: &str,
+        unrestricted: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        const OP: &str = "registration";
+        let mut rng = rand::rng();
+        let acct = &self.account;
+        let store = &acct.store;
+        let aci_spk = store.signed_prekeys.newest().ok_or(Error::Corrupt {
+            what: "no signed prekey",
+        })?;
+        let aci_kyber = store.kyber_prekeys.last_resort().ok_or(Error::Corrupt {
+            what: "no last-resort kyber prekey",
+        })?;
+        // PNI keys are uploaded so the service accepts the registration; this client does
+        // not receive on its PNI, so their private halves are not kept.
+        let pni_spk = keys::signed_prekey(&acct.pni_identity, 1, now, &mut rng)?;
+        let pni_kyber = keys::kyber_prekey(&acct.pni_identity, 1)?;
+        let req = json::RegistrationRequest {
+            session_id: Some(session_id.to_owned()),
+            account_attributes: json::AccountAttributes {
+                fetches_messages: true,
+                registration_id: store.registration_id(),
+                pni_registration_id: acct.pni_registration_id,
+                name: None,
+                registration_lock: None,
+                unidentified_access_key: Some(acct.access_key().to_vec()),
+                unrestricted_unidentified_access: unrestricted,
+                capabilities: Default::default(),
+                discoverable_by_phone_number: true,
+            },
+            skip_device_transfer: true,
+            aci_identity_key: store
+                .identity_key_pair()
+                .identity_key()
+                .serialize()
+                .to_vec(),
+            pni_identity_key: acct.pni_identity.identity_key().serialize().to_vec(),
+            aci_signed_pre_key: signed_json(aci_spk)?,
+            pni_signed_pre_key: signed_json(&pni_spk)?,
+            aci_pq_last_resort_pre_key: kyber_json(aci_kyber)?,
+            pni_pq_last_resort_pre_key: kyber_json(&pni_kyber)?,
+        };
+        let auth = zeroize::Zeroizing::new(acct.credentials.number_auth());
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/registration",
+                Some(&auth),
+                Some(to_json(&req)),
+            )
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let resp: json::AccountIdentityResponse = parse(OP, &r)?;
+        self.account.credentials.aci = Aci::from(resp.uuid);
+        self.account.credentials.pni = libsignal_protocol::Pni::from(resp.pni);
+        Ok(())
+    }
+
+    /// Generates and uploads `ec` one-time EC prekeys and `kyber` one-time Kyber prekeys
+    /// (`PUT /v2/keys?identity=aci`), in batches the service accepts.
+    pub async fn upload_prekeys(&mut self, ec: u32, kyber: u32) -> Result<()> {
+        let mut rng = rand::rng();
+        let (mut ec, mut kyber) = (ec, kyber);
+        while ec > 0 || kyber > 0 {
+            let n_ec = ec.min(PREKEY_BATCH);
+            let n_ky = kyber.min(PREKEY_BATCH);
+            let mut req = json::SetKeysRequest::default();
+            if n_ec > 0 {
+                let first = self.account.next_prekey_id;
+                let recs = keys::one_time_prekeys(first, n_ec, &mut rng);
+                let mut list = Vec::with_capacity(recs.len());
+                for r in recs {
+                    list.push(json::EcPreKey {
+                        key_id: u32::from(r.id()?),
+                        public_key: r.public_key()?.serialize().to_vec(),
+                    });
+                    self.account.store.save_prekey(r)?;
+                }
+                self.account.next_prekey_id = first.wrapping_add(n_ec).max(1);
+                req.pre_keys = Some(list);
+            }
+            if n_ky > 0 {
+                let identity = *self.account.store.identity_key_pair();
+                let mut list = Vec::with_capacity(n_ky as usize);
+                for _ in 0..n_ky {
+                    let id = self.account.next_kyber_id;
+                    self.account.next_kyber_id = id.wrapping_add(1).max(2);
+                    let r = keys::kyber_prekey(&identity, id)?;
+                    list.push(kyber_json(&r)?);
+                    self.account.store.save_kyber_pre_key_flagged(
+                        KyberPreKeyId::from(id),
+                        r,
+                        false,
+                    );
+                }
+                req.pq_pre_keys = Some(list);
+            }
+            let r = self
+                .authed(Method::PUT, "/v2/keys?identity=aci", Some(to_json(&req)))
+                .await?;
+            if !r.status.is_success() {
+                return Err(status_err("upload prekeys", &r));
+            }
+            ec -= n_ec;
+            kyber -= n_ky;
+        }
+        Ok(())
+    }
+
+    /// Tops up one-time prekeys when the service holds fewer than `threshold` of either
+    /// kind. Returns `(ec, kyber)` uploaded.
+    pub async fn refill_prekeys(&mut self, threshold: u32) -> Result<(u32, u32)> {
+        const OP: &str = "prekey count";
+        let r = self
+            .authed(Method::GET, "/v2/keys?identity=aci", None)
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let c: json::PreKeyCount = parse(OP, &r)?;
+        let ec = if c.count < threshold { PREKEY_BATCH } else { 0 };
+        let ky = if c.pq_count < threshold {
+            PREKEY_BATCH
+        } else {
+            0
+        };
+        if ec > 0 || ky > 0 {
+            self.upload_prekeys(ec, ky).await?;
+        }
+        Ok((ec, ky))
+    }
+
+    /// SIM-ONLY: the ACI registered to a number (`GET /v1/directory/{e164}`), remembered
+    /// in the recipient book. `None` when the number is not registered.
+    pub async fn lookup(&mut self, e164: &str) -> Result<Option<Aci>> {
+        const OP: &str = "directory lookup";
+        if let Some(a) = self.account.store.aci_for_e164(e164) {
+            return Ok(Some(a));
+        }
+        let r = self
+            .authed(Method::GET, &format!("/v1/directory/{e164}"), None)
+            .await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let d: json::DirectoryLookupResponse = parse(OP, &r)?;
+        let aci = Aci::from(d.uuid);
+        self.account.store.set_e164(&aci, e164)?;
+        Ok(Some(aci))
+    }
+
+    // -- sessions --------------------------------------------------------------------------
+
+    /// Fetches prekey bundles for `to` (one device, or all) and starts sessions. Returns
+    /// whether the identity key changed.
+    pub async fn fetch_sessions(&mut self, to: &Aci, device: Option<DeviceId>) -> Result<bool> {
+        const OP: &str = "fetch prekeys";
+        let which = device.map_or_else(|| "*".to_owned(), |d| d.to_string());
+        let path = format!("/v2/keys/{}/{which}", to.service_id_string());
+        let r = self.authed(Method::GET, &path, None).await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Err(Error::Unregistered);
+        }
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let resp: json::PreKeyResponse = parse(OP, &r)?;
+        let bundles = bundles_from(&resp)?;
+        let mut rng = rand::rng();
+        let mut changed = false;
+        let name = to.service_id_string();
+        for (dev, b) in bundles {
+            let addr = ProtocolAddress::new(name.clone(), dev);
+            changed |= cipher::process_bundle(
+                &mut self.account.store,
+                &addr,
+                &b,
+                SystemTime::now(),
+                &mut rng,
+            )
+            .await?;
+        }
+        Ok(changed)
+    }
+
+    /// A current sender certificate (fetched and cached).
+    pub async fn sender_certificate(&mut self) -> Result<SenderCertificate> {
+        const OP: &str = "sender certificate";
+        if let Some(c) = &self.sender_cert {
+            let exp = c.expiration().map(|t| t.epoch_millis()).unwrap_or(0);
+            if exp > now_ms().saturating_add(CERT_REFRESH_MARGIN_MS) {
+                return Ok(c.clone());
+            }
+        }
+        let r = self
+            .authed(Method::GET, "/v1/certificate/delivery", None)
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err(OP, &r));
+        }
+        let c: json::SenderCertificateResponse = parse(OP, &r)?;
+        let cert = SenderCertificate::deserialize(&c.certificate)
+            .map_err(|_| Error::BadResponse { operation: OP })?;
+        self.sender_cert = Some(cert.clone());
+        Ok(cert)
+    }
+
+    // -- sending ---------------------------------------------------------------------------
+
+    /// Sends serialized `Content` to one recipient (all its devices), recovering from
+    /// 401/409/410/413/429 as SPEC.md §4 says.
+    pub async fn send(&mut self, to: &Aci, content: &[u8], timestamp: u64) -> Result<SendReport> {
+        let padded = zeroize::Zeroizing::new(cipher::pad(content));
+        self.send_padded(to, &padded, timestamp, None).await
+    }
+
+    /// Sends the same content to many recipients: everything that can go out at once is
+    /// encrypted up front and PUT in parallel over the connection pool; recipients that
+    /// need recovery then go through [`SignalClient::send`]'s path.
+    pub async fn send_many(
+        &mut self,
+        to: &[Aci],
+        content: &[u8],
+        timestamp: u64,
+    ) -> Vec<(Aci, Result<SendReport>)> {
+        use futures::StreamExt as _;
+        let padded = zeroize::Zeroizing::new(cipher::pad(content));
+        let mut rng = rand::rng();
+        let mut results = Vec::with_capacity(to.len());
+        let mut ready = Vec::with_capacity(to.len());
+        let cert = if self.sealed_sender {
+            self.sender_certificate().await.ok()
+        } else {
+            None
+        };
+        for aci in to {
+            let name = aci.service_id_string();
+            let uak = self.uak_for(aci);
+            if self.account.store.session_devices(&name).is_empty() {
+                // Needs a bundle fetch first: the sequential path handles it.
+                results.push((*aci, self.send_padded(aci, &padded, timestamp, None).await));
+                continue;
+            }
+            let c = if uak.is_some() { cert.as_ref() } else { None };
+            match fanout::prepare_one(
+                &mut self.account.store,
+                aci,
+                &padded,
+                c,
+                timestamp,
+                SystemTime::now(),
+                &mut rng,
+            )
+            .await
+            {
+                Ok(p) => ready.push((p, if c.is_some() { uak } else { None })),
+                Err(e) => results.push((*aci, Err(e))),
+            }
+        }
+        let http = self.http.clone();
+        let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+        let parallel = self.http_parallelism();
+        let sent: Vec<(Prepared, Result<Response>)> = futures::stream::iter(ready)
+            .map(|(p, uak)| {
+                let http = http.clone();
+                let auth = auth.clone();
+                async move {
+                    let r = put_messages(&http, &p, uak.as_ref(), &auth).await;
+                    (p, r)
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        for (p, r) in sent {
+            let to = p.to;
+            let res = match r {
+                Err(e) => Err(e),
+                Ok(resp) => {
+                    self.send_padded(&to, &padded, timestamp, Some((p, resp)))
+                        .await
+                }
+            };
+            results.push((to, res));
+        }
+        results
+    }
+
+    fn http_parallelism(&self) -> usize {
+        crate::transport::DEFAULT_MAX_CONNECTIONS
+    }
+
+    fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
+        self.account.store.recipient(to).and_then(|r| r.uak)
+    }
+
+    async fn send_padded(
+        &mut self,
+        to: &Aci,
+        padded: &[u8],
+        timestamp: u64,
+        mut first: Option<(Prepared, Response)>,
+    ) -> Result<SendReport> {
+        let mut report = SendReport::default();
+        let mut use_sealed = self.sealed_sender;
+        let mut last_rate_limited = false;
+        let name = to.service_id_string();
+        let mut rng = rand::rng();
+        for attempt in 1..=MAX_SEND_ATTEMPTS {
+            report.attempts = attempt;
+            let (prepared, resp) = match first.take() {
+                Some(x) => x,
+                None => {
+                    if self.account.store.session_devices(&name).is_empty() {
+                        report.identity_changed |= self.fetch_sessions(to, None).await?;
+                    }
+                    let uak = if use_sealed { self.uak_for(to) } else { None };
+                    let cert = match uak {
+                        Some(_) => Some(self.sender_certificate().await?),
+                        None => None,
+                    };
+                    let p = fanout::prepare_one(
+                        &mut self.account.store,
+                        to,
+                        padded,
+                        cert.as_ref(),
+                        timestamp,
+                        SystemTime::now(),
+                        &mut rng,
+                    )
+                    .await?;
+                    let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+                    let resp = put_messages(&self.http, &p, uak.as_ref(), &auth).await?;
+                    (p, resp)
+                }
+            };
+            last_rate_limited = false;
+            match resp.status.as_u16() {
+                200..=299 => {
+                    report.sealed = prepared.sealed;
+                    report.devices = prepared.devices;
+                    return Ok(report);
+                }
+                401 if prepared.sealed => {
+                    self.account.store.clear_uak(to);
+                    use_sealed = false;
+                }
+                404 => {
+                    for d in self.account.store.session_devices(&name) {
+                        self.account
+                            .store
+                            .remove_session(&ProtocolAddress::new(name.clone(), d));
+                    }
+                    return Err(Error::Unregistered);
+                }
+                409 => {
+                    let m: json::MismatchedDevices = parse("mismatched devices", &resp)?;
+                    for d in m.extra_devices {
+                        if let Ok(d) = DeviceId::try_from(d) {
+                            self.account
+                                .store
+                                .remove_session(&ProtocolAddress::new(name.clone(), d));
+                        }
+                    }
+                    for d in m.missing_devices {
+                        let d = DeviceId::try_from(d).map_err(|_| Error::BadResponse {
+                            operation: "mismatched devices",
+                        })?;
+                        report.identity_changed |= self.fetch_sessions(to, Some(d)).await?;
+                    }
+                }
+                410 => {
+                    let s: json::StaleDevices = parse("stale devices", &resp)?;
+                    for d in s.stale_devices {
+                        let d = DeviceId::try_from(d).map_err(|_| Error::BadResponse {
+                            operation: "stale devices",
+                        })?;
+                        self.account
+                            .store
+                            .remove_session(&ProtocolAddress::new(name.clone(), d));
+                        report.identity_changed |= self.fetch_sessions(to, Some(d)).await?;
+                    }
+                }
+                413 | 429 => {
+                    last_rate_limited = true;
+                    let wait = resp
+                        .retry_after
+                        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(status_err("send message", &resp)),
+            }
+        }
+        if last_rate_limited {
+            Err(Error::RateLimited {
+                operation: "send message",
+                attempts: MAX_SEND_ATTEMPTS,
+            })
+        } else {
+            Err(Error::DevicesDidNotConverge {
+                attempts: MAX_SEND_ATTEMPTS,
+            })
+        }
+    }
+
+    // -- receiving -------------------------------------------------------------------------
+
+    /// Decrypts one envelope (the body of a WebSocket `PUT /api/v1/message`). A data
+    /// message's profile key is remembered for the sender (so later sends can be sealed).
+    pub async fn decrypt(&mut self, envelope: &[u8]) -> Result<Incoming> {
+        let env = signal_api::decode_envelope(envelope).map_err(|_| Error::BadEnvelope {
+            reason: "undecodable envelope",
+        })?;
+        let source = match (&env.source_service_id, env.source_device) {
+            (Some(s), Some(d)) => Some((
+                Aci::parse_from_service_id_string(s).ok_or(Error::InvalidServiceId)?,
+                DeviceId::try_from(d).map_err(|_| Error::BadEnvelope {
+                    reason: "bad source device",
+                })?,
+            )),
+            _ => None,
+        };
+        let body = env.content.as_deref().ok_or(Error::BadEnvelope {
+            reason: "no content",
+        })?;
+        let aci = self.account.credentials.aci;
+        let local = LocalAddress {
+            aci: &aci,
+            device_id: self.account.credentials.device_id,
+        };
+        let d = cipher::decrypt(
+            &mut self.account.store,
+            local,
+            EnvelopeParts {
+                envelope_type: env.r#type.unwrap_or(0),
+                source,
+                content: body,
+            },
+            &self.trust_root,
+            Timestamp::from_epoch_millis(now_ms()),
+            &mut rand::rng(),
+        )
+        .await?;
+        let content = signal_api::decode_content(&d.content).map_err(|_| Error::BadContent {
+            reason: "undecodable content",
+        })?;
+        if let Some(pk) = content
+            .data_message
+            .as_ref()
+            .and_then(|m| m.profile_key.as_deref())
+        {
+            if let Ok(pk) = <[u8; 32]>::try_from(pk) {
+                self.account.store.set_profile_key(&d.sender, pk);
+            }
+        }
+        Ok(Incoming {
+            sender: d.sender,
+            sender_e164: d.sender_e164,
+            sender_device: d.sender_device,
+            content,
+            timestamp: env.timestamp.unwrap_or(0),
+            server_timestamp: env.server_timestamp.unwrap_or(0),
+            identity_changed: d.identity_changed,
+            sealed_sender: d.sealed_sender,
+        })
+    }
+}
+
+async fn put_messages(
+    http: &HttpClient,
+    p: &Prepared,
+    uak: Option<&[u8; 16]>,
+    auth: &str,
+) -> Result<Response> {
+    use base64::Engine as _;
+    let path = format!("/v1/messages/{}", p.to.service_id_string());
+    let key;
+    let headers: Vec<(&str, &str)> = match uak {
+        Some(k) if p.sealed => {
+            key = base64::engine::general_purpose::STANDARD.encode(k);
+            vec![(signal_api::consts::UNIDENTIFIED_ACCESS_KEY, key.as_str())]
+        }
+        _ => vec![("Authorization", auth)],
+    };
+    http.request(Method::PUT, &path, &headers, Some(p.body.clone()))
+        .await
+}
+
+fn signed_json(r: &libsignal_protocol::SignedPreKeyRecord) -> Result<json::SignedPreKey> {
+    Ok(json::SignedPreKey {
+        key_id: u32::from(r.id()?),
+        public_key: r.public_key()?.serialize().to_vec(),
+        signature: r.signature()?,
+    })
+}
+
+fn kyber_json(r: &libsignal_protocol::KyberPreKeyRecord) -> Result<json::SignedPreKey> {
+    Ok(json::SignedPreKey {
+        key_id: u32::from(r.id()?),
+        public_key: r.public_key()?.serialize().to_vec(),
+        signature: r.signature()?,
+    })
+}
+
+/// Prekey bundles from a `GET /v2/keys/…` answer. Every device must carry a signed EC
+/// prekey and a Kyber prekey (PQXDH); the identity key must parse.
+pub fn bundles_from(resp: &json::PreKeyResponse) -> Result<Vec<(DeviceId, PreKeyBundle)>> {
+    const OP: &str = "prekey bundle";
+    let bad = || Error::BadResponse { operation: OP };
+    let identity = IdentityKey::decode(&resp.identity_key).map_err(|_| bad())?;
+    let mut out = Vec::with_capacity(resp.devices.len());
+    for d in &resp.devices {
+        let dev = DeviceId::try_from(d.device_id).map_err(|_| bad())?;
+        let spk = d.signed_pre_key.as_ref().ok_or_else(bad)?;
+        let kpk = d.pq_pre_key.as_ref().ok_or_else(bad)?;
+        let pre = match &d.pre_key {
+            Some(p) => Some((
+                PreKeyId::from(p.key_id),
+                PublicKey::deserialize(&p.public_key).map_err(|_| bad())?,
+            )),
+            None => None,
+        };
+        let bundle = PreKeyBundle::new(
+            d.registration_id,
+            dev,
+            pre,
+            SignedPreKeyId::from(spk.key_id),
+            PublicKey::deserialize(&spk.public_key).map_err(|_| bad())?,
+            spk.signature.clone(),
+            KyberPreKeyId::from(kpk.key_id),
+            libsignal_protocol::kem::PublicKey::deserialize(&kpk.public_key).map_err(|_| bad())?,
+            kpk.signature.clone(),
+            identity,
+        )
+        .map_err(|_| bad())?;
+        out.push((dev, bundle));
+    }
+    Ok(out)
+}
