@@ -1,0 +1,250 @@
+//! In-memory service state (SPEC §7): verification sessions, accounts with their devices,
+//! keys and mailboxes, rate-limit buckets and attachment uploads. One `std::sync::Mutex`
+//! guards it all; every critical section is short and does no I/O or crypto beyond a hash.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use signal_api::{EcPreKey, SignedPreKey};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Which of an account's two identities a key set or request concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Identity {
+    Aci = 0,
+    Pni = 1,
+}
+
+pub(crate) struct VerificationSession {
+    pub number: String,
+    pub code: Option<String>,
+    pub verified: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct KeySet {
+    pub signed: Option<SignedPreKey>,
+    pub one_time: VecDeque<EcPreKey>,
+    pub pq_one_time: VecDeque<SignedPreKey>,
+    pub pq_last_resort: Option<SignedPreKey>,
+}
+
+/// What the sim pushes to a device's live WebSocket (SPEC §7.6).
+pub(crate) enum Push {
+    /// A newly stored envelope: its mailbox sequence number and encoded bytes.
+    Envelope(u64, Bytes),
+    /// A newer connection for the same device took over; close with 4409.
+    Replaced,
+}
+
+pub(crate) struct Conn {
+    pub id: u64,
+    pub tx: mpsc::UnboundedSender<Push>,
+}
+
+pub(crate) struct Device {
+    pub registration_id: u32,
+    pub pni_registration_id: u32,
+    pub keys: [KeySet; 2],
+    /// Stored envelopes by sequence number; removed only when acked (SPEC §7.6).
+    pub mailbox: BTreeMap<u64, Bytes>,
+    pub conn: Option<Conn>,
+}
+
+impl Device {
+    pub(crate) fn registration_id(&self, identity: Identity) -> u32 {
+        match identity {
+            Identity::Aci => self.registration_id,
+            Identity::Pni => self.pni_registration_id,
+        }
+    }
+}
+
+pub(crate) struct Account {
+    pub aci: Uuid,
+    pub pni: Uuid,
+    pub number: String,
+    password_hash: [u8; 32],
+    pub identity_keys: [Vec<u8>; 2],
+    pub uak: Option<[u8; 16]>,
+    pub unrestricted_uak: bool,
+    pub devices: BTreeMap<u32, Device>,
+}
+
+pub(crate) fn hash_password(password: &str) -> [u8; 32] {
+    Sha256::digest(password.as_bytes()).into()
+}
+
+impl Account {
+    pub(crate) fn new(
+        aci: Uuid,
+        pni: Uuid,
+        number: String,
+        password: &str,
+        identity_keys: [Vec<u8>; 2],
+    ) -> Self {
+        Account {
+            aci,
+            pni,
+            number,
+            password_hash: hash_password(password),
+            identity_keys,
+            uak: None,
+            unrestricted_uak: false,
+            devices: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn password_matches(&self, password: &str) -> bool {
+        bool::from(self.password_hash.ct_eq(&hash_password(password)))
+    }
+
+    pub(crate) fn set_password(&mut self, password: &str) {
+        self.password_hash = hash_password(password);
+    }
+
+    /// Whether `presented` (the decoded `Unidentified-Access-Key`) grants sealed-sender
+    /// access (SPEC §7.4).
+    pub(crate) fn uak_allows(&self, presented: &[u8]) -> bool {
+        if self.unrestricted_uak {
+            return true;
+        }
+        match &self.uak {
+            Some(k) => presented.len() == k.len() && bool::from(k.as_slice().ct_eq(presented)),
+            None => false,
+        }
+    }
+}
+
+/// A token bucket (SPEC §8).
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Rate limiting per (sender, recipient) pair (SPEC §8). `burst == 0` disables it.
+pub(crate) struct RateLimiter {
+    burst: f64,
+    per_sec: f64,
+    buckets: HashMap<(Option<Uuid>, Uuid), Bucket>,
+}
+
+/// Prune idle buckets once the map has this many entries.
+const MAX_BUCKETS_BEFORE_PRUNE: usize = 200_000;
+
+impl RateLimiter {
+    pub(crate) fn new(burst: u32, per_sec: f64) -> Self {
+        RateLimiter {
+            burst: f64::from(burst),
+            per_sec,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Take one token; on refusal, the whole seconds until one is available.
+    pub(crate) fn take(
+        &mut self,
+        sender: Option<Uuid>,
+        recipient: Uuid,
+        now: Instant,
+    ) -> Result<(), u64> {
+        if self.burst <= 0.0 {
+            return Ok(());
+        }
+        if self.buckets.len() >= MAX_BUCKETS_BEFORE_PRUNE {
+            let (burst, rate) = (self.burst, self.per_sec);
+            self.buckets
+                .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+        }
+        let b = self.buckets.entry((sender, recipient)).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.per_sec).min(self.burst);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        if self.per_sec <= 0.0 {
+            return Err(3600);
+        }
+        let wait = ((1.0 - b.tokens) / self.per_sec).ceil();
+        // A finite, positive value of at most an hour in practice; clamp for the cast.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Err(wait.clamp(1.0, 86_400.0) as u64)
+    }
+}
+
+/// One attachment slot (SPEC §7.7).
+pub(crate) enum Upload {
+    Pending { token: String },
+    Done(Bytes),
+}
+
+pub(crate) struct State {
+    pub sessions: HashMap<String, VerificationSession>,
+    pub accounts: HashMap<Uuid, Account>,
+    pub by_number: HashMap<String, Uuid>,
+    pub by_pni: HashMap<Uuid, Uuid>,
+    pub uploads: HashMap<String, Upload>,
+    pub next_seq: u64,
+    pub next_conn: u64,
+    pub limiter: RateLimiter,
+}
+
+impl State {
+    pub(crate) fn new(limiter: RateLimiter) -> Self {
+        State {
+            sessions: HashMap::new(),
+            accounts: HashMap::new(),
+            by_number: HashMap::new(),
+            by_pni: HashMap::new(),
+            uploads: HashMap::new(),
+            next_seq: 0,
+            next_conn: 0,
+            limiter,
+        }
+    }
+
+    /// Resolve a service id to (ACI, which identity).
+    pub(crate) fn resolve(&self, id: &signal_api::ServiceId) -> Option<(Uuid, Identity)> {
+        match id {
+            signal_api::ServiceId::Aci(u) => {
+                self.accounts.contains_key(u).then_some((*u, Identity::Aci))
+            }
+            signal_api::ServiceId::Pni(u) => self.by_pni.get(u).map(|a| (*a, Identity::Pni)),
+        }
+    }
+
+    /// Check a device's password. `None` when the account, device or password is wrong.
+    pub(crate) fn authenticate(&self, aci: Uuid, device_id: u32, password: &str) -> Option<()> {
+        let acct = self.accounts.get(&aci)?;
+        acct.devices.get(&device_id)?;
+        acct.password_matches(password).then_some(())
+    }
+
+    /// Store an envelope for a device and push it to its live connection, if any.
+    pub(crate) fn deliver(&mut self, aci: Uuid, device_id: u32, envelope: Bytes) {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let Some(dev) = self
+            .accounts
+            .get_mut(&aci)
+            .and_then(|a| a.devices.get_mut(&device_id))
+        else {
+            return;
+        };
+        dev.mailbox.insert(seq, envelope.clone());
+        if let Some(conn) = &dev.conn {
+            // A closed receiver just means the connection is going away; the envelope stays
+            // stored and is redelivered on the next connection.
+            let _ = conn.tx.send(Push::Envelope(seq, envelope));
+        }
+    }
+}
