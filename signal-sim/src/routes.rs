@@ -504,8 +504,8 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
     if req.body.len() > limits::MAX_JSON_BODY_LEN {
         return Err(Resp::error(StatusCode::PAYLOAD_TOO_LARGE, "too large"));
     }
-    let uak = decode_uak(req).transpose()?;
     let list: IncomingMessageList = parse(&req.body)?;
+    let uak = decode_uak(req).transpose()?;
     let now = now_ms();
     let mut guard = sim.state();
     let st = &mut *guard;
