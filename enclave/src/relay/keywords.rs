@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use zeroize::Zeroizing;
+
 use crate::vault::model::Language;
 
 /// The embedded Signalboost keyword lists (provenance in its `source` field).
@@ -173,7 +175,9 @@ pub(crate) struct Match<'a> {
 pub(crate) fn find(text: &str, preferred: Option<Language>) -> Option<Match<'_>> {
     let text = text.trim_start();
     // Uppercase a bounded prefix, remembering where each uppercased char ends in `text`.
-    let mut upper = String::new();
+    // The prefix is message text: wiped when dropped, and sized so it never reallocates
+    // (a char uppercases to at most 3 chars of at most 4 bytes).
+    let mut upper = Zeroizing::new(String::with_capacity(MAX_KEYWORD_CHARS * 12));
     let mut ends: Vec<(usize, usize)> = Vec::new();
     for (i, c) in text.char_indices().take(MAX_KEYWORD_CHARS) {
         upper.extend(c.to_uppercase());

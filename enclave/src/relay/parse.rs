@@ -1,6 +1,8 @@
 //! From a message body to a [`Request`]: the keyword (see [`super::keywords`]) and its
 //! validated argument (module doc, "Grammar"). Never panics; every argument is bounded.
 
+use zeroize::Zeroizing;
+
 use super::keywords::{self, Command};
 use crate::vault::model::{Language, Phone, MAX_VOUCH_LEVEL};
 
@@ -151,10 +153,12 @@ pub(crate) fn phone(arg: &str) -> Option<Phone> {
     if arg.len() > MAX_PHONE_ARG_LEN {
         return None;
     }
-    let compact: String = arg
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t'))
-        .collect();
+    // Sized up front so the digits are never left behind in a reallocated buffer.
+    let mut compact = Zeroizing::new(String::with_capacity(arg.len()));
+    compact.extend(
+        arg.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t')),
+    );
     Phone::parse(&compact).ok()
 }
 

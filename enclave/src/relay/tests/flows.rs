@@ -576,3 +576,20 @@ fn no_phone_number_in_any_text() {
         }
     }
 }
+
+/// A broadcast to 10,000 subscribers is one effect holding the text once, not 10,000.
+#[test]
+fn large_broadcast_is_one_effect() {
+    let mut c = Ch::new();
+    for i in 0..10_000 {
+        c.state
+            .add_member(phone(1_000 + i), Role::Subscriber, Language::En)
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let e = c.send(A1, "! big news");
+    let took = started.elapsed();
+    let sends: Vec<usize> = e.iter().map(|e| e.recipients().len()).collect();
+    assert_eq!(sends, [10_003, 1, 1]);
+    eprintln!("handle_message: broadcast to 10,003 subscribers took {took:?}");
+}
