@@ -171,7 +171,7 @@ pub(crate) struct Match<'a> {
 
 /// Finds the keyword `text` starts with (after leading whitespace), case-insensitively via
 /// Unicode uppercasing. A keyword other than a sigil must be followed by whitespace or the
-/// end of the text.
+/// end of the text, after optional `.`/`!` (which are dropped).
 pub(crate) fn find(text: &str, preferred: Option<Language>) -> Option<Match<'_>> {
     let text = text.trim_start();
     // Uppercase a bounded prefix, remembering where each uppercased char ends in `text`.
@@ -198,6 +198,12 @@ pub(crate) fn find(text: &str, preferred: Option<Language>) -> Option<Match<'_>>
         // The keyword must end where an input char ends ("ß" uppercases to two chars).
         let Some(&(_, end)) = ends.iter().find(|(u, _)| *u == kw.upper.len()) else {
             continue;
+        };
+        // Like Signalboost, "HELLO!" and "Help." are still the keyword.
+        let end = if kw.sigil {
+            end
+        } else {
+            text.len() - text[end..].trim_start_matches(['.', '!']).len()
         };
         let rest = &text[end..];
         if !kw.sigil && !rest.is_empty() && !rest.starts_with(char::is_whitespace) {

@@ -18,22 +18,24 @@
 //! # Keywords
 //! `keywords.json` is Signalboost's keyword list (team-friendo/signalboost, GPL-3.0; its
 //! `source` field names the commit and files), embedded with `include_str!` and parsed once.
-//! Matching (see [`keywords`]): leading whitespace skipped; case-insensitive by Unicode
+//! Matching (`keywords.rs`): leading whitespace skipped; case-insensitive by Unicode
 //! uppercasing of both sides (so `ß` matches `SS`); accents must be as the JSON has them;
 //! every language's keywords are recognised at once and the longest match wins; a keyword
 //! must be followed by whitespace or the end of the text, except the sigils `!`, `~`, `@`
-//! ("!hi", "~ hi", "@12 hi"). MY, SW and ZH-CN keywords select EN.
+//! ("!hi", "~ hi", "@12 hi"); as in Signalboost, `.`/`!` right after a keyword are dropped
+//! ("Hello!" is JOIN, "HELLOOO" and "Hello, there" are not). MY, SW and ZH-CN keywords
+//! select EN.
 //!
 //! # Grammar (after the keyword, surrounding whitespace ignored)
 //! - HELP, INFO, JOIN, LEAVE, ACCEPT, DECLINE, DESTROY, CONFIRM DESTROY, HOTLINE ON|OFF,
 //!   VOUCHING ON|OFF|ADMIN, the SET_LANGUAGE words: nothing. Text after them makes the message
-//!   ordinary text for non-admins (so "Hello, is anyone there?" reaches the hotline) and an
+//!   ordinary text for non-admins (so "Hello is anyone there?" reaches the hotline) and a
 //!   "takes no text" error for admins.
 //! - BROADCAST / `!`, PRIVATE / `~`: the text (may be empty when attachments come along).
 //! - REPLY / `@`: `[@|#]id` then the text. BAN: `[@|#]id` only.
 //! - ADD, REMOVE: one E.164 number (`+` and 8..=15 digits; spaces, dashes, dots, parentheses
-//!   ignored; at most [`parse::MAX_PHONE_ARG_LEN`] bytes).
-//! - INVITE: numbers separated by commas, at most [`parse::MAX_INVITEES`].
+//!   ignored; at most [`MAX_PHONE_ARG_LEN`] bytes).
+//! - INVITE: numbers separated by commas, at most [`MAX_INVITEES`].
 //! - VOUCH LEVEL: 1..=10.
 //!
 //! # Who may do what

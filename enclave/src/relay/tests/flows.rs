@@ -58,6 +58,11 @@ fn longest_keyword_and_boundaries() {
         }
     ));
     assert!(matches!(p("BROADCASTING"), Request::Text));
+    assert!(matches!(p("Hello!"), Request::Bare(Command::Join)));
+    assert!(matches!(p("help."), Request::Bare(Command::Help)));
+    assert!(matches!(p("BROADCAST! now"), Request::Broadcast("now")));
+    assert!(matches!(p("HELLO!x"), Request::Text));
+    assert!(matches!(p("!!! now"), Request::Broadcast("!! now")));
     // ß uppercases to SS: each spelling matches each other.
     assert!(matches!(p("tschüß"), Request::Bare(Command::Leave)));
     assert!(matches!(p("TSCHÜSS"), Request::Bare(Command::Leave)));
