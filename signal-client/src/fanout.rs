@@ -42,24 +42,25 @@ pub async fn prepare_one<R: Rng + CryptoRng>(
         let addr = ProtocolAddress::new(name.clone(), d);
         msgs.push(cipher::encrypt(store, &addr, padded, cert, now, rng).await?);
     }
+    let devices = msgs.len();
     Ok(Prepared {
         to: *to,
         sealed: cert.is_some(),
-        devices: msgs.len(),
-        body: message_list_json(&msgs, timestamp),
+        devices,
+        body: message_list_json(msgs, timestamp),
     })
 }
 
 /// The `IncomingMessageList` JSON for one recipient's device ciphertexts.
-pub fn message_list_json(msgs: &[OutgoingMessage], timestamp: u64) -> Vec<u8> {
+pub fn message_list_json(msgs: Vec<OutgoingMessage>, timestamp: u64) -> Vec<u8> {
     let list = signal_api::IncomingMessageList {
         messages: msgs
-            .iter()
+            .into_iter()
             .map(|m| signal_api::IncomingMessage {
                 r#type: u32::try_from(m.envelope_type).unwrap_or(0),
                 destination_device_id: u32::from(m.destination_device_id),
                 destination_registration_id: m.destination_registration_id,
-                content: m.content.clone(),
+                content: m.content,
             })
             .collect(),
         online: false,

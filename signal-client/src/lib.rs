@@ -9,15 +9,18 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod attachments;
 pub mod cipher;
 mod codec;
 pub mod error;
 pub mod fanout;
 pub mod keys;
+pub mod phone;
 pub mod service;
 pub mod store;
 pub mod transport;
 pub mod uak;
+pub mod ws;
 
 pub use account::{Account, Credentials};
 pub use error::{Error, Result};

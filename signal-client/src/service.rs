@@ -321,10 +321,11 @@ impl SignalClient {
     }
 
     /// Generates and uploads `ec` one-time EC prekeys and `kyber` one-time Kyber prekeys
-    /// (`PUT /v2/keys?identity=aci`), in batches the service accepts.
+    /// (`PUT /v2/keys?identity=aci`), each capped at [`PREKEY_BATCH`]. As on the real
+    /// service, an upload replaces the one-time keys of that kind held there.
     pub async fn upload_prekeys(&mut self, ec: u32, kyber: u32) -> Result<()> {
         let mut rng = rand::rng();
-        let (mut ec, mut kyber) = (ec, kyber);
+        let (mut ec, mut kyber) = (ec.min(PREKEY_BATCH), kyber.min(PREKEY_BATCH));
         while ec > 0 || kyber > 0 {
             let n_ec = ec.min(PREKEY_BATCH);
             let n_ky = kyber.min(PREKEY_BATCH);
@@ -402,7 +403,12 @@ impl SignalClient {
             return Ok(Some(a));
         }
         let r = self
-            .authed(Method::GET, &format!("/v1/directory/{e164}"), None)
+            // `+` percent-encoded: some decoders read a bare `+` as a space.
+            .authed(
+                Method::GET,
+                &format!("/v1/directory/{}", e164.replace('+', "%2B")),
+                None,
+            )
             .await?;
         if r.status == StatusCode::NOT_FOUND {
             return Ok(None);

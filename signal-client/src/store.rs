@@ -145,14 +145,51 @@ impl KyberPreKeys {
 impl Sessions {
     /// The remote registration id of the current session with `address`.
     pub fn registration_id(&self, address: &ProtocolAddress) -> Option<u32> {
-        self.0.get(address)?.remote_registration_id().ok()
+        self.get(address)?.remote_registration_id().ok()
+    }
+
+    fn get(&self, address: &ProtocolAddress) -> Option<&SessionRecord> {
+        self.by_name
+            .get(address.name())?
+            .get(&u8::from(address.device_id()))
+    }
+
+    fn insert(&mut self, address: &ProtocolAddress, record: SessionRecord) -> bool {
+        let replaced = match self.by_name.get_mut(address.name()) {
+            Some(devs) => devs.insert(u8::from(address.device_id()), record).is_some(),
+            None => {
+                let mut devs = BTreeMap::new();
+                devs.insert(u8::from(address.device_id()), record);
+                self.by_name.insert(address.name().to_owned(), devs);
+                false
+            }
+        };
+        if !replaced {
+            self.count += 1;
+        }
+        replaced
+    }
+
+    fn remove(&mut self, address: &ProtocolAddress) {
+        if let Some(devs) = self.by_name.get_mut(address.name()) {
+            if devs.remove(&u8::from(address.device_id())).is_some() {
+                self.count -= 1;
+            }
+            if devs.is_empty() {
+                self.by_name.remove(address.name());
+            }
+        }
     }
 }
 
-/// Sessions by protocol address (libsignal's `SessionStore`). Records are held decoded,
-/// so encrypting costs no more than with libsignal's in-memory store.
+/// Sessions by name, then device (libsignal's `SessionStore`). Records are held decoded,
+/// so encrypting costs no more than with libsignal's in-memory store, and a recipient's
+/// devices are found without scanning.
 #[derive(Default)]
-pub struct Sessions(HashMap<ProtocolAddress, SessionRecord>);
+pub struct Sessions {
+    by_name: HashMap<String, BTreeMap<u8, SessionRecord>>,
+    count: usize,
+}
 
 macro_rules! redacted_debug {
     ($($t:ty),*) => {$(
@@ -186,7 +223,7 @@ impl std::fmt::Debug for ProtocolStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProtocolStore")
             .field("identity", &"<redacted>")
-            .field("sessions", &self.sessions.0.len())
+            .field("sessions", &self.sessions.count)
             .field("identities", &self.identities.known.len())
             .field("prekeys", &self.prekeys.0.len())
             .field("kyber_prekeys", &self.kyber_prekeys.keys.len())
@@ -226,25 +263,24 @@ impl ProtocolStore {
 
     /// Number of sessions held.
     pub fn session_count(&self) -> usize {
-        self.sessions.0.len()
+        self.sessions.count
     }
 
     /// Device ids we hold sessions with for `name` (a service-id string).
     pub fn session_devices(&self, name: &str) -> Vec<DeviceId> {
-        let mut v: Vec<DeviceId> = self
-            .sessions
-            .0
-            .keys()
-            .filter(|a| a.name() == name)
-            .map(ProtocolAddress::device_id)
-            .collect();
-        v.sort();
-        v
+        self.sessions
+            .by_name
+            .get(name)
+            .map_or_else(Vec::new, |devs| {
+                devs.keys()
+                    .filter_map(|d| DeviceId::try_from(*d).ok())
+                    .collect()
+            })
     }
 
     /// Forgets the session with one device (after a 409 "extra device" or a 410 "stale").
     pub fn remove_session(&mut self, address: &ProtocolAddress) {
-        self.sessions.0.remove(address);
+        self.sessions.remove(address);
     }
 
     /// Stores a Kyber prekey, remembering whether it is the last-resort key.
@@ -511,14 +547,14 @@ impl KyberPreKeyStore for KyberPreKeys {
 #[async_trait(?Send)]
 impl SessionStore for Sessions {
     async fn load_session(&self, address: &ProtocolAddress) -> SResult<Option<SessionRecord>> {
-        Ok(self.0.get(address).cloned())
+        Ok(self.get(address).cloned())
     }
     async fn store_session(
         &mut self,
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> SResult<()> {
-        self.0.insert(address.clone(), record.clone());
+        self.insert(address, record.clone());
         Ok(())
     }
 }
@@ -533,7 +569,7 @@ fn corrupt(what: &'static str) -> impl FnOnce(SignalProtocolError) -> Error {
 impl ProtocolStore {
     /// Encodes the whole store (SPEC.md §1). Deterministic: maps are written in key order.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let mut w = Writer::with_capacity(64 + self.sessions.0.len() * 1600);
+        let mut w = Writer::with_capacity(64 + self.sessions.count * 1600);
         self.encode_into(&mut w)?;
         Ok(w.finish())
     }
@@ -598,17 +634,16 @@ impl ProtocolStore {
             w.raw(bk);
         }
 
-        let mut sessions: Vec<(&ProtocolAddress, &SessionRecord)> =
-            self.sessions.0.iter().collect();
-        sessions.sort_by(|a, b| {
-            (a.0.name(), u8::from(a.0.device_id())).cmp(&(b.0.name(), u8::from(b.0.device_id())))
-        });
-        w.count("sessions", sessions.len(), MAX_SESSIONS)?;
-        for (addr, rec) in sessions {
-            w.bytes8("address name", addr.name().as_bytes(), MAX_NAME_LEN)?;
-            w.u8(u8::from(addr.device_id()));
-            let b = Zeroizing::new(rec.serialize()?);
-            w.bytes32("session record", &b, MAX_SESSION_RECORD_LEN)?;
+        let mut names: Vec<&String> = self.sessions.by_name.keys().collect();
+        names.sort();
+        w.count("sessions", self.sessions.count, MAX_SESSIONS)?;
+        for name in names {
+            for (dev, rec) in &self.sessions.by_name[name] {
+                w.bytes8("address name", name.as_bytes(), MAX_NAME_LEN)?;
+                w.u8(*dev);
+                let b = Zeroizing::new(rec.serialize()?);
+                w.bytes32("session record", &b, MAX_SESSION_RECORD_LEN)?;
+            }
         }
 
         w.count("recipients", self.recipients.len(), MAX_RECIPIENTS)?;
@@ -730,18 +765,14 @@ impl ProtocolStore {
         }
 
         let n = r.count("sessions", MAX_SESSIONS, 1 + 1 + 4)?;
-        s.sessions.0.reserve(n);
+        s.sessions.by_name.reserve(n);
         for _ in 0..n {
             let name = read_name(r)?;
             let device = DeviceId::try_from(r.u8("device id")?)
                 .map_err(|_| Error::Corrupt { what: "device id" })?;
             let b = r.bytes32("session record", MAX_SESSION_RECORD_LEN)?;
             let rec = SessionRecord::deserialize(b).map_err(corrupt("session record"))?;
-            if s.sessions
-                .0
-                .insert(ProtocolAddress::new(name, device), rec)
-                .is_some()
-            {
+            if s.sessions.insert(&ProtocolAddress::new(name, device), rec) {
                 return Err(Error::Duplicate { what: "session" });
             }
         }

@@ -315,6 +315,7 @@ impl HttpClient {
 }
 
 impl Error {
+    /// An I/O error, keeping only its kind.
     pub(crate) fn io(operation: &'static str, e: &io::Error) -> Self {
         Error::Io {
             operation,

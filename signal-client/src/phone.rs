@@ -1,0 +1,298 @@
+//! A simulated phone: an [`Account`] that behaves as the Signal app does for the parts a
+//! channel sees (text, attachments, disappearing-message timer, its profile key in every
+//! message), persisted to a state file readable only by its owner. Tests and the demo use
+//! it through this API or the `signal-phone` binary.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libsignal_protocol::Aci;
+use prost::Message as _;
+use signal_api::{AttachmentPointer, Content, DataMessage};
+
+use crate::account::Account;
+use crate::error::{Error, Result};
+use crate::service::{SendReport, ServiceConfig, SignalClient};
+use crate::ws::{Event, Receiver};
+
+/// `DataMessage.flags` bit for "expiration timer update".
+pub const FLAG_EXPIRATION_TIMER_UPDATE: u32 = 2;
+
+/// A message a phone received.
+#[derive(Clone)]
+pub struct Received {
+    /// The sender's number, when known.
+    pub from_e164: Option<String>,
+    /// The sender's ACI.
+    pub from_aci: Aci,
+    /// Text, if any.
+    pub body: Option<String>,
+    /// The disappearing-message timer the message carries (seconds).
+    pub expire_timer: Option<u32>,
+    /// Whether this message only updates the timer.
+    pub is_timer_update: bool,
+    /// Attachment pointers (download with [`Phone::download`]).
+    pub attachments: Vec<AttachmentPointer>,
+    /// The sender's timestamp.
+    pub timestamp: u64,
+    /// The sender's identity key changed.
+    pub identity_changed: bool,
+    /// Arrived as sealed sender.
+    pub sealed_sender: bool,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("from_aci", &self.from_aci)
+            .field("expire_timer", &self.expire_timer)
+            .field("attachments", &self.attachments.len())
+            .field("sealed_sender", &self.sealed_sender)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A simulated phone.
+pub struct Phone {
+    /// The account and its service connection.
+    pub client: SignalClient,
+    receiver: Receiver,
+    state: Option<PathBuf>,
+    /// Timer per peer ACI bytes, applied to what we send them (as the app does).
+    timers: std::collections::HashMap<Aci, u32>,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+/// One-time prekeys a phone keeps on the service (the app keeps 100).
+pub const PHONE_ONE_TIME_KEYS: u32 = 10;
+
+impl Phone {
+    /// Registers `e164` (verification `code` from `code_for(session_id)`) and saves the
+    /// state to `state` when given.
+    pub async fn register(
+        config: &ServiceConfig,
+        e164: &str,
+        code: &str,
+        state: Option<&Path>,
+    ) -> Result<Phone> {
+        let client = SignalClient::register(config, e164, code, false, PHONE_ONE_TIME_KEYS).await?;
+        let phone = Phone::from_client(client, state);
+        phone.save()?;
+        Ok(phone)
+    }
+
+    fn from_client(client: SignalClient, state: Option<&Path>) -> Phone {
+        let receiver = Receiver::new(
+            client.http().clone(),
+            client.account.credentials.basic_auth(),
+        );
+        Phone {
+            client,
+            receiver,
+            state: state.map(Path::to_path_buf),
+            timers: Default::default(),
+        }
+    }
+
+    /// Loads a phone from its state file.
+    pub fn load(config: &ServiceConfig, state: &Path) -> Result<Phone> {
+        let bytes =
+            zeroize::Zeroizing::new(std::fs::read(state).map_err(|e| Error::io("read state", &e))?);
+        let account = Account::decode(&bytes)?;
+        Ok(Phone::from_client(
+            SignalClient::new(config, account),
+            Some(state),
+        ))
+    }
+
+    /// Writes the state file (mode 0600, written aside then renamed).
+    pub fn save(&self) -> Result<()> {
+        let Some(path) = &self.state else {
+            return Ok(());
+        };
+        let bytes = self.client.account.encode()?;
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write as _;
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                o.mode(0o600);
+            }
+            let mut f = o.open(&tmp).map_err(|e| Error::io("write state", &e))?;
+            f.write_all(&bytes)
+                .map_err(|e| Error::io("write state", &e))?;
+            f.sync_all().map_err(|e| Error::io("write state", &e))?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("write state", &e))
+    }
+
+    /// Our number.
+    pub fn e164(&self) -> &str {
+        &self.client.account.credentials.e164
+    }
+
+    /// Our ACI.
+    pub fn aci(&self) -> Aci {
+        self.client.account.credentials.aci
+    }
+
+    async fn resolve(&mut self, e164: &str) -> Result<Aci> {
+        self.client.lookup(e164).await?.ok_or(Error::Unregistered)
+    }
+
+    /// Sends a `DataMessage` (our profile key and the chat's timer are filled in).
+    pub async fn send_data(&mut self, to_e164: &str, mut dm: DataMessage) -> Result<SendReport> {
+        let to = self.resolve(to_e164).await?;
+        let ts = now_ms();
+        dm.timestamp = Some(ts);
+        dm.profile_key = Some(self.client.account.profile_key().to_vec());
+        if dm.expire_timer.is_none() {
+            dm.expire_timer = self.timers.get(&to).copied();
+        }
+        let content = Content {
+            data_message: Some(dm),
+            ..Default::default()
+        };
+        let r = self.client.send(&to, &content.encode_to_vec(), ts).await;
+        self.save()?;
+        r
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, to_e164: &str, text: &str) -> Result<SendReport> {
+        self.send_data(
+            to_e164,
+            DataMessage {
+                body: Some(text.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Sends text with one attachment (uploaded encrypted first).
+    pub async fn send_attachment(
+        &mut self,
+        to_e164: &str,
+        text: Option<&str>,
+        data: &[u8],
+        content_type: &str,
+        file_name: Option<&str>,
+    ) -> Result<SendReport> {
+        let p = self
+            .client
+            .upload_attachment(data, content_type, file_name)
+            .await?;
+        self.send_data(
+            to_e164,
+            DataMessage {
+                body: text.map(str::to_owned),
+                attachments: vec![p],
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Sets the disappearing-message timer for a chat, as the app does (a timer-update
+    /// message; later messages carry it).
+    pub async fn set_timer(&mut self, to_e164: &str, seconds: u32) -> Result<SendReport> {
+        let to = self.resolve(to_e164).await?;
+        self.timers.insert(to, seconds);
+        self.send_data(
+            to_e164,
+            DataMessage {
+                flags: Some(FLAG_EXPIRATION_TIMER_UPDATE),
+                expire_timer: Some(seconds),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Downloads and decrypts an attachment.
+    pub async fn download(&self, p: &AttachmentPointer) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.client.download_attachment(p).await
+    }
+
+    /// Receives, decrypts and acks messages until `done` says so for one of them or the
+    /// timeout passes. Returns every data message received (in order). Envelopes that do
+    /// not decrypt are acked and skipped (as the app does, minus the retry request).
+    pub async fn receive_until(
+        &mut self,
+        mut done: impl FnMut(&Received) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<Received>> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(out);
+            }
+            let ev = match tokio::time::timeout(left, self.receiver.next()).await {
+                Err(_) => return Ok(out),
+                Ok(ev) => ev?,
+            };
+            let Event::Envelope { id, envelope } = ev else {
+                continue;
+            };
+            let r = self.client.decrypt(&envelope).await;
+            self.receiver.ack(id).await?;
+            let Ok(inc) = r else { continue };
+            if let Some(dm) = inc.content.data_message {
+                let is_timer_update = dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0;
+                if let Some(t) = dm.expire_timer {
+                    self.timers.insert(inc.sender, t);
+                }
+                let rec = Received {
+                    from_e164: inc.sender_e164,
+                    from_aci: inc.sender,
+                    body: dm.body,
+                    expire_timer: dm.expire_timer,
+                    is_timer_update,
+                    attachments: dm.attachments,
+                    timestamp: dm.timestamp.unwrap_or(inc.timestamp),
+                    identity_changed: inc.identity_changed,
+                    sealed_sender: inc.sealed_sender,
+                };
+                let stop = done(&rec);
+                out.push(rec);
+                self.save()?;
+                if stop {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    /// Receives for `wait` and returns everything (for the CLI).
+    pub async fn receive_for(&mut self, wait: Duration) -> Result<Vec<Received>> {
+        self.receive_until(|_| false, wait).await
+    }
+
+    /// The WebSocket receiver (tests use it to drop the connection).
+    pub fn receiver(&mut self) -> &mut Receiver {
+        &mut self.receiver
+    }
+}

@@ -1,0 +1,266 @@
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+//! Phone <-> phone over real sockets against signal-sim (in-process), with real libsignal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libsignal_protocol::{DeviceId, ProtocolAddress, PublicKey};
+use signal_client::phone::Phone;
+use signal_client::transport::{TcpConnector, TlsTrust};
+use signal_client::ws::Event;
+use signal_client::{keys, Error, ServiceConfig};
+use signal_sim::{Config, Server, ServerHandle};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn sim(tweak: impl FnOnce(&mut Config)) -> (ServerHandle, ServiceConfig) {
+    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
+    c.accept_any_code = true;
+    tweak(&mut c);
+    let h = Server::start(c).await.unwrap();
+    let cfg = ServiceConfig {
+        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
+        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
+        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
+        max_connections: 4,
+    };
+    (h, cfg)
+}
+
+async fn phone(cfg: &ServiceConfig, n: &str) -> Phone {
+    Phone::register(cfg, n, "123456", None).await.unwrap()
+}
+
+async fn expect_text(p: &mut Phone, text: &str) -> signal_client::phone::Received {
+    let got = p
+        .receive_until(|r| r.body.as_deref() == Some(text), WAIT)
+        .await
+        .unwrap();
+    got.into_iter()
+        .find(|r| r.body.as_deref() == Some(text))
+        .unwrap_or_else(|| panic!("did not receive {text:?}"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_phones_exchange_messages_both_ways_then_sealed() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000001").await;
+    let mut b = phone(&cfg, "+15550000002").await;
+
+    let r = a.send_text("+15550000002", "hello b").await.unwrap();
+    assert_eq!(r.devices, 1);
+    assert!(!r.sealed, "a does not know b's profile key yet");
+    let m = expect_text(&mut b, "hello b").await;
+    assert_eq!(m.from_aci, a.aci());
+    assert!(!m.sealed_sender);
+
+    // b learned a's profile key from the message, so its reply is sealed sender, and a
+    // learns b's number from the sender certificate.
+    let r = b.send_text("+15550000001", "hi a").await.unwrap();
+    assert!(r.sealed);
+    let m = expect_text(&mut a, "hi a").await;
+    assert!(m.sealed_sender);
+    assert_eq!(m.from_aci, b.aci());
+    assert_eq!(m.from_e164.as_deref(), Some("+15550000002"));
+
+    // Ciphertext (no prekey) from now on, both ways.
+    a.send_text("+15550000002", "again").await.unwrap();
+    expect_text(&mut b, "again").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn state_file_round_trip_keeps_the_session() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.phone");
+    let mut a = Phone::register(&cfg, "+15550000011", "1", Some(&path))
+        .await
+        .unwrap();
+    let mut b = phone(&cfg, "+15550000012").await;
+    a.send_text("+15550000012", "one").await.unwrap();
+    expect_text(&mut b, "one").await;
+    drop(a);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut a = Phone::load(&cfg, &path).unwrap();
+    a.send_text("+15550000012", "two").await.unwrap();
+    expect_text(&mut b, "two").await;
+    b.send_text("+15550000011", "back").await.unwrap();
+    expect_text(&mut a, "back").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rate_limited_sends_retry_after_and_succeed() {
+    let (_h, cfg) = sim(|c| {
+        c.rate_burst = 2;
+        c.rate_per_sec = 2.0;
+    })
+    .await;
+    let mut a = phone(&cfg, "+15550000021").await;
+    let mut b = phone(&cfg, "+15550000022").await;
+    let mut retried = false;
+    for i in 0..4 {
+        let r = a.send_text("+15550000022", &format!("m{i}")).await.unwrap();
+        retried |= r.attempts > 1;
+    }
+    assert!(retried, "the third send must have met a 429");
+    expect_text(&mut b, "m3").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn extra_device_409_and_stale_410_recover() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000031").await;
+    let mut b = phone(&cfg, "+15550000032").await;
+    a.send_text("+15550000032", "first").await.unwrap();
+    expect_text(&mut b, "first").await;
+
+    // 409: a believes b has a device 2 (b has only device 1).
+    let b_name = b.aci().service_id_string();
+    let dev2 = DeviceId::try_from(2u8).unwrap();
+    let fake = keys::local_bundle(&b.client.account.store, dev2, None).unwrap();
+    signal_client::cipher::process_bundle(
+        &mut a.client.account.store,
+        &ProtocolAddress::new(b_name.clone(), dev2),
+        &fake,
+        std::time::SystemTime::now(),
+        &mut rand::rng(),
+    )
+    .await
+    .unwrap();
+    let r = a.send_text("+15550000032", "after 409").await.unwrap();
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.devices, 1);
+    assert_eq!(a.client.account.store.session_devices(&b_name).len(), 1);
+    expect_text(&mut b, "after 409").await;
+
+    // 410: b reinstalls (same number and ACI, new registration id and identity key).
+    drop(b);
+    let mut b2 = phone(&cfg, "+15550000032").await;
+    assert_eq!(b2.aci().service_id_string(), b_name);
+    let r = a.send_text("+15550000032", "after 410").await.unwrap();
+    assert_eq!(r.attempts, 2);
+    assert!(r.identity_changed, "the new identity key must be reported");
+    expect_text(&mut b2, "after 410").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unregistered_recipient_is_named() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000041").await;
+    let r = a.send_text("+15550000049", "anyone?").await;
+    assert!(matches!(r, Err(Error::Unregistered)));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unacked_envelope_is_redelivered_after_reconnect() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000051").await;
+    let mut b = phone(&cfg, "+15550000052").await;
+    a.send_text("+15550000052", "keep me").await.unwrap();
+
+    // Take the envelope without acking it, then drop the connection.
+    let first = loop {
+        match b.receiver().next().await.unwrap() {
+            Event::Envelope { envelope, .. } => break envelope,
+            Event::QueueEmpty => {}
+        }
+    };
+    b.receiver().disconnect().await;
+    let again = loop {
+        match b.receiver().next().await.unwrap() {
+            Event::Envelope { id, envelope } => {
+                b.receiver().ack(id).await.unwrap();
+                break envelope;
+            }
+            Event::QueueEmpty => {}
+        }
+    };
+    assert_eq!(first, again);
+    assert_eq!(b.receiver().connections, 2);
+    let inc = b.client.decrypt(&again).await.unwrap();
+    assert_eq!(
+        inc.content.data_message.unwrap().body.as_deref(),
+        Some("keep me")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn attachment_round_trip_and_timer() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000061").await;
+    let mut b = phone(&cfg, "+15550000062").await;
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    a.send_attachment(
+        "+15550000062",
+        Some("a file"),
+        &data,
+        "application/octet-stream",
+        Some("f.bin"),
+    )
+    .await
+    .unwrap();
+    let m = expect_text(&mut b, "a file").await;
+    assert_eq!(m.attachments.len(), 1);
+    let got = b.download(&m.attachments[0]).await.unwrap();
+    assert_eq!(&got[..], &data[..]);
+
+    a.set_timer("+15550000062", 604_800).await.unwrap();
+    let got = b.receive_until(|r| r.is_timer_update, WAIT).await.unwrap();
+    assert_eq!(got.last().unwrap().expire_timer, Some(604_800));
+    a.send_text("+15550000062", "timed").await.unwrap();
+    assert_eq!(
+        expect_text(&mut b, "timed").await.expire_timer,
+        Some(604_800)
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_many_fans_out_in_parallel() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut chan = phone(&cfg, "+15550000070").await;
+    let mut subs = Vec::new();
+    for i in 1..=5 {
+        subs.push(phone(&cfg, &format!("+1555000007{i}")).await);
+    }
+    let mut acis = Vec::new();
+    for s in &subs {
+        acis.push(chan.client.lookup(s.e164()).await.unwrap().unwrap());
+    }
+    let content = prost::Message::encode_to_vec(&signal_api::Content {
+        data_message: Some(signal_api::DataMessage {
+            body: Some("broadcast".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    // First round needs bundles, second goes out in parallel over established sessions.
+    for _ in 0..2 {
+        let res = chan.client.send_many(&acis, &content, 1).await;
+        assert_eq!(res.len(), 5);
+        assert!(res.iter().all(|(_, r)| r.is_ok()));
+    }
+    for s in &mut subs {
+        let mut n = 0;
+        let got = s
+            .receive_until(
+                |r| {
+                    n += usize::from(r.body.as_deref() == Some("broadcast"));
+                    n == 2
+                },
+                WAIT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter()
+                .filter(|r| r.body.as_deref() == Some("broadcast"))
+                .count(),
+            2
+        );
+    }
+}
