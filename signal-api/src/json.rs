@@ -611,6 +611,51 @@ impl Validate for StaleDevices {
     }
 }
 
+/// 200 to `PUT /v1/messages/multi_recipient` (SPEC §7.10).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMultiRecipientMessageResponse {
+    /// Recipients that do not exist (only reported for stories on the real service).
+    #[serde(rename = "uuids404", default)]
+    pub uuids404: Vec<crate::ServiceId>,
+}
+
+impl Validate for SendMultiRecipientMessageResponse {
+    const WHAT: &'static str = "SendMultiRecipientMessageResponse";
+    fn validate(&self) -> Result<(), ApiError> {
+        count("uuids404", self.uuids404.len(), MAX_MULTI_RECIPIENTS)
+    }
+}
+
+/// One entry of the 409 body of a multi-recipient send (a JSON array of these).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountMismatchedDevices {
+    pub uuid: crate::ServiceId,
+    pub devices: MismatchedDevices,
+}
+
+/// One entry of the 410 body of a multi-recipient send (a JSON array of these).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStaleDevices {
+    pub uuid: crate::ServiceId,
+    pub devices: StaleDevices,
+}
+
+impl Validate for Vec<AccountMismatchedDevices> {
+    const WHAT: &'static str = "AccountMismatchedDevices list";
+    fn validate(&self) -> Result<(), ApiError> {
+        count("accounts", self.len(), MAX_MULTI_RECIPIENTS)?;
+        self.iter().try_for_each(|a| a.devices.validate())
+    }
+}
+
+impl Validate for Vec<AccountStaleDevices> {
+    const WHAT: &'static str = "AccountStaleDevices list";
+    fn validate(&self) -> Result<(), ApiError> {
+        count("accounts", self.len(), MAX_MULTI_RECIPIENTS)?;
+        self.iter().try_for_each(|a| a.devices.validate())
+    }
+}
+
 /// 428 body: a challenge must be solved before sending more.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -19,7 +19,9 @@
 //!   [`Validate`]d by [`parse_json`]: verification sessions, [`RegistrationRequest`] /
 //!   [`AccountAttributes`] / [`AccountIdentityResponse`], [`SetKeysRequest`],
 //!   [`PreKeyCount`], [`PreKeyResponse`], [`IncomingMessageList`], [`SendMessageResponse`],
-//!   [`MismatchedDevices`], [`StaleDevices`], [`ChallengeRequired`],
+//!   [`MismatchedDevices`], [`StaleDevices`], [`ChallengeRequired`], the multi-recipient
+//!   [`SendMultiRecipientMessageResponse`] / [`AccountMismatchedDevices`] /
+//!   [`AccountStaleDevices`],
 //!   [`SenderCertificateResponse`], [`AttachmentUploadForm`], and the sim-only
 //!   [`DirectoryLookupResponse`] (§7.9).
 //! - [`ServiceId`]: ACI (`<uuid>`) / PNI (`PNI:<uuid>`) (§4).
@@ -67,6 +69,8 @@ pub mod consts {
     pub const WS_KEEPALIVE_PATH: &str = "/v1/keepalive";
     /// WebSocket close code sent to a connection replaced by a newer one for the same device.
     pub const CLOSE_CONNECTED_ELSEWHERE: u16 = 4409;
+    /// Content type of a sealed-sender v2 multi-recipient message body.
+    pub const MULTI_RECIPIENT_CONTENT_TYPE: &str = "application/vnd.signal-messenger.mrm";
     /// The device id of an account's primary device.
     pub const PRIMARY_DEVICE_ID: u32 = 1;
 }

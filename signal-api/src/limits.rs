@@ -70,6 +70,11 @@ pub const UNIDENTIFIED_ACCESS_KEY_LEN: usize = 16;
 /// A serialized sender certificate.
 pub const MAX_SENDER_CERTIFICATE_LEN: usize = 16 * 1024;
 
+/// A sealed-sender v2 multi-recipient message body (`PUT /v1/messages/multi_recipient`).
+pub const MAX_MULTI_RECIPIENT_MESSAGE_LEN: usize = 8 * 1024 * 1024;
+/// Recipients in one multi-recipient message.
+pub const MAX_MULTI_RECIPIENTS: usize = 20_000;
+
 /// An uploaded attachment (the sim's CDN stand-in).
 pub const MAX_ATTACHMENT_LEN: usize = 32 * 1024 * 1024;
 

@@ -7,6 +7,7 @@
 
 mod cert;
 mod error;
+mod mrm;
 mod routes;
 mod server;
 mod state;

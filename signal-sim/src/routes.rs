@@ -36,7 +36,7 @@ impl Req {
             .map(|(_, v)| v.as_str())
     }
 
-    fn query_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         query_param(&self.query, name)
     }
 }
@@ -57,7 +57,7 @@ impl Resp {
         }
     }
 
-    fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Self {
+    pub(crate) fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Self {
         Resp {
             status,
             headers: vec![("content-type", "application/json".into())],
@@ -105,7 +105,7 @@ fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn random_uuid() -> Uuid {
+pub(crate) fn random_uuid() -> Uuid {
     use rand::RngCore as _;
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -193,9 +193,8 @@ pub(crate) fn handle(sim: &Sim, req: Req) -> Resp {
         (&Method::PUT, ["v2", "keys"]) => set_keys(sim, &req),
         (&Method::GET, ["v2", "keys"]) => key_counts(sim, &req),
         (&Method::GET, ["v2", "keys", id, dev]) => get_keys(sim, &req, id, dev),
-        (&Method::PUT, ["v1", "messages", id]) if *id != "multi_recipient" => {
-            send_message(sim, &req, id)
-        }
+        (&Method::PUT, ["v1", "messages", "multi_recipient"]) => crate::mrm::send_multi(sim, &req),
+        (&Method::PUT, ["v1", "messages", id]) => send_message(sim, &req, id),
         (&Method::GET, ["v1", "certificate", "delivery"]) => sender_certificate(sim, &req),
         (&Method::GET, ["v4", "attachments", "form", "upload"]) => upload_form(sim, &req),
         (&Method::PUT, ["attachments", key]) => upload(sim, &req, key),

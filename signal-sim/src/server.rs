@@ -101,8 +101,12 @@ async fn dispatch(sim: Arc<Sim>, req: Request<Incoming>) -> Response<Full<Bytes>
         return crate::ws::upgrade(sim, req);
     }
     // SPEC §6: attachment uploads may be large; everything else is a bounded JSON body.
-    let limit = if req.method() == Method::PUT && path.starts_with("/attachments/") {
+    let limit = if req.method() != Method::PUT {
+        limits::MAX_JSON_BODY_LEN
+    } else if path.starts_with("/attachments/") {
         limits::MAX_ATTACHMENT_LEN
+    } else if path == "/v1/messages/multi_recipient" {
+        limits::MAX_MULTI_RECIPIENT_MESSAGE_LEN
     } else {
         limits::MAX_JSON_BODY_LEN
     };
