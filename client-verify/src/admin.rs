@@ -153,6 +153,7 @@ impl AdminClient {
             .and_then(Value::as_u64)
             .ok_or(AdminError::Malformed("answer without epoch"))?;
         self.store.record_epoch(&channel, epoch)?;
+        self.store.record_admin_number(&channel, admin_number)?;
         Ok((channel, epoch))
     }
 
@@ -192,6 +193,59 @@ impl AdminClient {
             p,
         )
         .await
+    }
+
+    /// Registers the channel's own Signal number (SPEC §3.5) with the verification `code`
+    /// the service sent to it.
+    pub async fn register_number(
+        &mut self,
+        channel: &str,
+        number: &str,
+        code: &str,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(
+            channel,
+            "signal/register",
+            json!({ "number": number, "code": code }),
+            p,
+        )
+        .await
+    }
+
+    /// Processes the channel's mailbox (messages that arrived while it was locked) and
+    /// returns what was addressed to `admin` (hotline messages, replies, notices).
+    pub async fn mailbox(
+        &mut self,
+        channel: &str,
+        admin: &str,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(channel, "mailbox", json!({ "admin": admin }), p)
+            .await
+    }
+
+    /// Runs a channel command as `admin` (`BROADCAST …`, `PRIVATE …`, `REPLY @id …`, or any
+    /// other command an admin could send over Signal). The mailbox is processed first.
+    pub async fn command(
+        &mut self,
+        channel: &str,
+        admin: &str,
+        text: &str,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(
+            channel,
+            "command",
+            json!({ "admin": admin, "text": text }),
+            p,
+        )
+        .await
+    }
+
+    /// The admin number this machine acts as on `channel` (recorded at create).
+    pub fn admin_number(&self, channel: &str) -> Result<Option<String>, AdminError> {
+        Ok(self.store.admin_number(channel)?)
     }
 
     /// Queue length for the channel; needs no SK.

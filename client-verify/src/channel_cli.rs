@@ -66,6 +66,16 @@ pub enum ChannelCommand {
         #[arg(long)]
         subscriber_limit: Option<u32>,
     },
+    /// Register the channel's own Signal number (the number subscribers write to).
+    RegisterNumber {
+        channel: String,
+        /// The channel's number (E.164).
+        #[arg(long)]
+        number: String,
+        /// The verification code the service sent to that number.
+        #[arg(long)]
+        code: String,
+    },
     /// Add or remove members by number (admin maintenance).
     ChangeMembers {
         channel: String,
@@ -81,7 +91,7 @@ pub enum ChannelCommand {
     },
 }
 
-fn state_dir(c: &Connection) -> PathBuf {
+pub(crate) fn state_dir(c: &Connection) -> PathBuf {
     c.state_dir.clone().unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)
@@ -91,7 +101,7 @@ fn state_dir(c: &Connection) -> PathBuf {
 }
 
 /// The pinned, signed policy. No flag accepts an unsigned one here.
-fn load_policy(c: &Connection) -> Result<Policy, String> {
+pub(crate) fn load_policy(c: &Connection) -> Result<Policy, String> {
     let dir = state_dir(c);
     let path = c
         .policy
@@ -108,12 +118,12 @@ fn load_policy(c: &Connection) -> Result<Policy, String> {
         .map_err(|e| format!("policy {}: {e}", path.display()))
 }
 
-fn passphrase(c: &Connection) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn passphrase(c: &Connection) -> Option<Zeroizing<Vec<u8>>> {
     let var = c.passphrase_env.as_ref()?;
     std::env::var_os(var).map(|v| Zeroizing::new(v.into_encoded_bytes()))
 }
 
-fn print(c: &Connection, v: &Value, human: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(c: &Connection, v: &Value, human: impl FnOnce(&Value) -> String) {
     if c.json {
         println!("{v}");
     } else {
@@ -121,7 +131,7 @@ fn print(c: &Connection, v: &Value, human: impl FnOnce(&Value) -> String) {
     }
 }
 
-fn fail(c: &Connection, e: &AdminError) -> ExitCode {
+pub(crate) fn fail(c: &Connection, e: &AdminError) -> ExitCode {
     let code = match e {
         AdminError::RollbackDetected { .. } => "rollback_detected",
         AdminError::Unauthorized => "unauthorized",
@@ -236,6 +246,19 @@ async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, A
                 )
             });
         }
+        ChannelCommand::RegisterNumber {
+            channel,
+            number,
+            code,
+        } => {
+            let v = client.register_number(channel, number, code, &pass).await?;
+            print(c, &v, |v| {
+                format!(
+                    "channel {channel} (epoch {}) is now reachable on Signal at {number}\n",
+                    v["epoch"]
+                )
+            });
+        }
         ChannelCommand::ChangeMembers {
             channel,
             add_subscribers,
@@ -265,7 +288,7 @@ async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, A
     Ok(ExitCode::SUCCESS)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -244,6 +244,24 @@ impl KeyStore {
         write_private(&dir.join("epoch"), format!("{epoch}\n").as_bytes())
     }
 
+    /// Remembers which number is "me" on `channel` (the admin's own Signal number, used to
+    /// act as that admin from the CLI). Stored 0600 next to the key.
+    pub fn record_admin_number(&self, channel: &str, number: &str) -> Result<(), KeyStoreError> {
+        let dir = self.channel_dir(channel)?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        write_private(&dir.join("admin"), format!("{number}\n").as_bytes())
+    }
+
+    /// The admin number recorded for `channel`, if any.
+    pub fn admin_number(&self, channel: &str) -> Result<Option<String>, KeyStoreError> {
+        let path = self.channel_dir(channel)?.join("admin");
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KeyStoreError::Io { path, source: e }),
+        }
+    }
+
     /// Channel ids with a key here.
     pub fn channels(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(self.dir.join("channels"))

@@ -5,3 +5,4 @@ pub mod attest_cli;
 pub mod channel_cli;
 pub mod keystore;
 pub mod session;
+pub mod signal_cli;

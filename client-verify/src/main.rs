@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use client_verify::attest_cli::{self, AttestCommand};
 use client_verify::channel_cli::{self, ChannelCommand, Connection};
+use client_verify::signal_cli::{self, SignalCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +44,9 @@ enum Command {
     Channel(ChannelArgs),
     /// How many messages wait in a channel's mailbox (sends no key).
     Status(StatusArgs),
+    /// Act as an admin: broadcast, private, reply, mailbox.
+    #[command(flatten)]
+    Signal(SignalCommand),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +62,6 @@ fn main() -> ExitCode {
         Command::Attest(cmd) => attest_cli::run(cmd),
         Command::Channel(a) => channel_cli::run(&a.conn, &a.cmd),
         Command::Status(a) => channel_cli::status(&a.conn, &a.channel),
+        Command::Signal(cmd) => signal_cli::run(cmd),
     }
 }

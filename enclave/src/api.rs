@@ -119,6 +119,9 @@ pub async fn route(
                 (&Method::POST, "info" | "members" | "settings" | "members/change") => {
                     crate::channel_api::unlocked(enclave, &id, &op, req).await
                 }
+                (&Method::POST, "signal/register" | "mailbox" | "command") => {
+                    crate::courier_api::route(enclave, &id, &op, req).await
+                }
                 _ => error(StatusCode::NOT_FOUND, "not_found"),
             }
         }

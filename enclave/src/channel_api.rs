@@ -25,14 +25,14 @@ pub const MAX_CHANNEL_BODY: usize = 256 * 1024;
 /// Most members one change request may add or remove.
 pub const MAX_MEMBER_CHANGES: usize = 1000;
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn parse_id(hex_id: &str) -> Option<ChannelId> {
+pub(crate) fn parse_id(hex_id: &str) -> Option<ChannelId> {
     let mut b = [0u8; 16];
     if hex_id.len() != 32
         || !hex_id
@@ -48,7 +48,7 @@ fn parse_id(hex_id: &str) -> Option<ChannelId> {
     Some(ChannelId::from_bytes(b))
 }
 
-fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
+pub(crate) fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
     let raw = Zeroizing::new(
         B64.decode(b64.as_bytes())
             .map_err(|_| ChannelError::BadRequest("sk"))?,
@@ -64,7 +64,7 @@ fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
 }
 
 /// SPEC §3.3: the peer gets a code, the log gets the (user-data-free) detail.
-fn channel_error(e: &ChannelError) -> Response<Body> {
+pub(crate) fn channel_error(e: &ChannelError) -> Response<Body> {
     tracing::warn!(error = %e, "channel operation refused");
     match e {
         ChannelError::Unauthorized => error(StatusCode::UNAUTHORIZED, "unauthorized"),

@@ -3,7 +3,8 @@
 //! write the new sealed state with one compare-and-swap on the host, drop everything.
 //! Nothing here logs or returns user data except to the admin who presented SK.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rand_core::OsRng;
 use wire::blob::{BlobRequest, BlobResponse};
@@ -11,7 +12,7 @@ use wire::blob::{BlobRequest, BlobResponse};
 use crate::blob_client::{BlobClient, BlobError};
 use crate::vault::limiter::UnlockLimiter;
 use crate::vault::model::{ChannelState, Language, Phone, Role};
-use crate::vault::{names, open_state, seal_state, ChannelId, KeyRecord, Sk, VaultError};
+use crate::vault::{names, open_state, seal_state, ChannelId, Dk, KeyRecord, Sk, VaultError};
 
 /// The first key epoch of every channel.
 pub const FIRST_KEY_EPOCH: u64 = 1;
@@ -86,6 +87,39 @@ pub struct Unlock<'a> {
 #[derive(Debug, Default)]
 pub struct Channels {
     limiter: Mutex<UnlockLimiter>,
+    locks: Mutex<HashMap<ChannelId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// An unlocked channel between [`Channels::open`] and [`Channels::commit`]: DK (wiped on
+/// drop), the version and epoch that were read, and this enclave's lock on the channel.
+pub struct Opened {
+    id: ChannelId,
+    dk: Dk,
+    version: u64,
+    /// The state epoch that was opened.
+    pub epoch: u64,
+    /// Whether expiry removed records (the state should be written back).
+    pub expired: bool,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    pub fn id(&self) -> &ChannelId {
+        &self.id
+    }
+    /// DK, for opening the channel's inbound items.
+    pub fn dk(&self) -> &Dk {
+        &self.dk
+    }
 }
 
 impl Channels {
@@ -142,14 +176,35 @@ impl Channels {
         unlock: Unlock<'_>,
         op: impl FnOnce(&mut ChannelState) -> Result<R, ChannelError>,
     ) -> Result<(R, u64), ChannelError> {
+        let write = unlock.write;
+        let (opened, mut state) = self.open(blobs, unlock).await?;
+        let out = op(&mut state)?;
+        if !(write || opened.expired) {
+            return Ok((out, opened.epoch));
+        }
+        let epoch = self.commit(blobs, opened, state).await?;
+        Ok((out, epoch))
+    }
+
+    /// The first half of an unlock: checks SK (rate-limited), opens the state at or above
+    /// `min_epoch`, and applies expiry. The channel stays locked against other operations
+    /// of this enclave until the returned [`Opened`] is dropped or committed, so no two
+    /// operations interleave their reads and writes (the Signal protocol store must never
+    /// roll back).
+    pub async fn open(
+        &self,
+        blobs: &BlobClient,
+        unlock: Unlock<'_>,
+    ) -> Result<(Opened, ChannelState), ChannelError> {
         let Unlock {
             id,
             sk,
             min_epoch,
             now_secs,
-            write,
+            write: _,
         } = unlock;
         self.limiter().check(id, now_secs)?;
+        let guard = self.channel_lock(id).lock_owned().await;
         let record = match blobs
             .call(&BlobRequest::Get {
                 name: names::key_record(id),
@@ -192,25 +247,58 @@ impl Channels {
         let before = state.expiring_count();
         state.expire(now_secs);
         let expired = state.expiring_count() != before;
-        let out = op(&mut state)?;
-        if !(write || expired) {
-            return Ok((out, epoch));
-        }
-        let next = epoch + 1;
-        let sealed = seal_state(&dk, id, key_epoch, next, &state, &mut OsRng)?;
-        drop((state, dk));
+        Ok((
+            Opened {
+                id: *id,
+                dk,
+                version,
+                epoch,
+                expired,
+                _guard: guard,
+            },
+            state,
+        ))
+    }
+
+    /// The second half: seals `state` at the next epoch and writes it with one
+    /// compare-and-swap against the version [`Channels::open`] read. Returns the new epoch.
+    pub async fn commit(
+        &self,
+        blobs: &BlobClient,
+        opened: Opened,
+        state: ChannelState,
+    ) -> Result<u64, ChannelError> {
+        let next = opened.epoch + 1;
+        let sealed = seal_state(
+            &opened.dk,
+            &opened.id,
+            opened.dk.key_epoch(),
+            next,
+            &state,
+            &mut OsRng,
+        )?;
+        drop(state);
         match blobs
             .call(&BlobRequest::Put {
-                name: names::state(id),
-                expected: version,
+                name: names::state(&opened.id),
+                expected: opened.version,
                 data: sealed,
             })
             .await?
         {
-            BlobResponse::Written { .. } => Ok((out, next)),
+            BlobResponse::Written { .. } => Ok(next),
             BlobResponse::Conflict { .. } => Err(ChannelError::Conflict),
             other => Err(unexpected("put state", &other)),
         }
+    }
+
+    fn channel_lock(&self, id: &ChannelId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget locks nobody holds so the table stays as small as the set of busy channels.
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(*id).or_default().clone()
     }
 
     /// Messages waiting in the channel's inbound queue (no SK needed; the host knows it).
@@ -228,6 +316,38 @@ impl Channels {
             BlobResponse::Stats { len, .. } => Ok(len),
             other => Err(unexpected("queue stats", &other)),
         }
+    }
+}
+
+/// Deletes a channel's blobs after CONFIRM DESTROY: its state, its key record (after which
+/// no SK opens anything) and its inbound queue.
+pub async fn destroy(blobs: &BlobClient, id: &ChannelId) -> Result<(), ChannelError> {
+    for name in [names::state(id), names::key_record(id)] {
+        let version = match blobs.call(&BlobRequest::Get { name: name.clone() }).await? {
+            BlobResponse::Blob { version, .. } => version,
+            BlobResponse::NotFound => continue,
+            other => return Err(unexpected("get before delete", &other)),
+        };
+        match blobs
+            .call(&BlobRequest::Delete {
+                name,
+                expected: version,
+            })
+            .await?
+        {
+            BlobResponse::Deleted => {}
+            other => return Err(unexpected("delete", &other)),
+        }
+    }
+    match blobs
+        .call(&BlobRequest::QueueTrim {
+            queue: names::inbound(id),
+            before: u64::MAX,
+        })
+        .await?
+    {
+        BlobResponse::Trimmed { .. } => Ok(()),
+        other => Err(unexpected("trim", &other)),
     }
 }
 

@@ -10,6 +10,9 @@ pub mod api;
 pub mod blob_client;
 pub mod channel_api;
 pub mod channels;
+pub mod courier;
+pub mod courier_api;
+pub mod egress;
 pub mod platform;
 pub mod relay;
 pub mod server;
@@ -38,6 +41,8 @@ pub struct EnclaveConfig {
     pub listen: LinkAddr,
     /// Where the host accepts link connections (egress, blob).
     pub host: LinkAddr,
+    /// The Signal service (absent: channels have no Signal connectivity).
+    pub signal: Option<courier::SignalSettings>,
 }
 
 /// Errors that stop the enclave. Safe to log.
@@ -52,6 +57,8 @@ pub enum EnclaveError {
     Platform(#[from] platform::PlatformError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error(transparent)]
+    Courier(#[from] courier::CourierError),
 }
 
 /// Process-wide enclave state shared by every session.
@@ -60,6 +67,7 @@ pub struct Enclave {
     pub channels: channels::Channels,
     pub blobs: BlobClient,
     pub tls: TlsIdentity,
+    pub courier: Option<courier::Courier>,
     pub started: Instant,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -135,7 +143,12 @@ pub async fn run(cfg: EnclaveConfig, platform: Arc<dyn Platform>) -> Result<(), 
         .map_err(EnclaveError::Bind)?;
     let tls = TlsIdentity::generate()?;
     let (shutdown, _) = watch::channel(false);
+    let courier = match &cfg.signal {
+        Some(s) => Some(courier::Courier::new(s, &cfg.host)?),
+        None => None,
+    };
     let enclave = Arc::new(Enclave {
+        courier,
         platform,
         channels: channels::Channels::default(),
         blobs: BlobClient::new(cfg.host),

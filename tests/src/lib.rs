@@ -35,6 +35,77 @@ pub struct StackOpts {
     pub dir: Option<PathBuf>,
     /// Start the host without an enclave (tests that play the enclave themselves).
     pub no_enclave: bool,
+    /// Connect the enclave to this Signal stand-in (egress allowed, roots passed).
+    pub signal: Option<SimInfo>,
+}
+
+/// Where a running signal-sim is and how to trust it.
+#[derive(Debug, Clone)]
+pub struct SimInfo {
+    pub addr: SocketAddr,
+    pub ca_pem: PathBuf,
+    pub trust_root: PathBuf,
+}
+
+/// A `signal-sim serve` process (the local Signal stand-in), killed on drop.
+#[derive(Debug)]
+pub struct Sim {
+    pub child: Child,
+    pub info: SimInfo,
+}
+
+impl Sim {
+    /// Starts `signal-sim serve` on loopback port 0, writing its roots under `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> Sim {
+        std::fs::create_dir_all(dir).unwrap();
+        let log = std::fs::File::create(dir.join("signal-sim.log")).unwrap();
+        let mut child = Command::new(bin("signal-sim"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--accept-any-code",
+                "--dir",
+            ])
+            .arg(dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .unwrap_or_else(|| panic!("signal-sim did not report addr: {line:?}"))
+            .parse()
+            .unwrap();
+        Sim {
+            child,
+            info: SimInfo {
+                addr,
+                ca_pem: dir.join("ca.pem"),
+                trust_root: dir.join("sealed-sender-root.pub"),
+            },
+        }
+    }
+
+    /// The sim's log so far.
+    pub fn log(&self) -> String {
+        let dir = self.info.ca_pem.parent().unwrap();
+        std::fs::read_to_string(dir.join("signal-sim.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A running host (+ simulated enclave).
@@ -80,6 +151,9 @@ impl Stack {
         for a in &opts.egress_allow {
             cmd.arg(format!("--egress-allow={a}"));
         }
+        if let Some(sim) = &opts.signal {
+            cmd.arg(format!("--egress-allow={}", sim.addr));
+        }
         if let Some(n) = opts.max_connections {
             cmd.arg(format!("--max-connections={n}"));
         }
@@ -97,6 +171,15 @@ impl Stack {
                 ),
             ] {
                 cmd.arg(format!("--enclave-arg={a}"));
+            }
+            if let Some(sim) = &opts.signal {
+                for a in [
+                    format!("--signal-service={}", sim.addr),
+                    format!("--signal-ca={}", sim.ca_pem.display()),
+                    format!("--signal-trust-root={}", sim.trust_root.display()),
+                ] {
+                    cmd.arg(format!("--enclave-arg={a}"));
+                }
             }
         }
         let log = std::fs::File::create(dir.join("host.log")).unwrap();
@@ -384,3 +467,5 @@ pub mod tls {
         tokio_rustls::TlsConnector::from(Arc::new(cfg))
     }
 }
+
+pub mod signal;

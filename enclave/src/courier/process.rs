@@ -1,0 +1,341 @@
+//! One unlock's Signal work (COURIER.md §3), run on the [`super::Worker`] thread: decrypt
+//! the opened inbound envelopes with the channel's protocol store, let [`crate::relay`] act
+//! on each, run an admin's CLI command, send every resulting message, and put the updated
+//! account (protocol store included) back into the state. The caller commits the state.
+//!
+//! A bad envelope or content is counted and skipped with a log line that names the error
+//! kind only; it never stops the batch and never reaches the host.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use libsignal_protocol::Aci;
+use prost::Message as _;
+use signal_api::{data_message::Flags, Content, DataMessage};
+use signal_client::{Account, ServiceConfig, SignalClient};
+use zeroize::Zeroizing;
+
+use super::CourierError;
+use crate::relay::{self, Attachment, Effect};
+use crate::vault::model::{ChannelState, Phone};
+
+/// One-time prekeys uploaded at registration.
+pub const INITIAL_PREKEYS: u32 = 100;
+/// Most rounds of identity-change follow-ups (a notice can itself hit a changed identity).
+const MAX_EFFECT_ROUNDS: usize = 3;
+
+/// What one unlock hands the worker.
+#[derive(Debug)]
+pub struct Batch {
+    pub state: ChannelState,
+    /// Opened inbound items: raw Signal envelopes, oldest first.
+    pub items: Vec<Zeroizing<Vec<u8>>>,
+    /// An admin's command from the CLI (sender, text), run after the queue.
+    pub command: Option<(Phone, Zeroizing<String>)>,
+    /// The admin whose texts are returned to the CLI.
+    pub viewer: Option<Phone>,
+    pub now_secs: u64,
+}
+
+/// Counters for one batch (safe to log and to return to the admin).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Envelopes decrypted and handled.
+    pub processed: usize,
+    /// Envelopes that failed to open, decrypt or decode (skipped).
+    pub rejected: usize,
+    /// Envelopes without user content (receipts, typing, sync).
+    pub ignored: usize,
+    /// Messages accepted by the service.
+    pub delivered: usize,
+    /// Messages the service did not accept after retries.
+    pub failed: usize,
+    /// Recipients without a Signal account.
+    pub unreachable: usize,
+}
+
+/// What the worker hands back.
+#[derive(Debug)]
+pub struct Outcome {
+    pub state: ChannelState,
+    /// Texts addressed to the viewer (CLI output).
+    pub texts: Vec<Zeroizing<String>>,
+    pub stats: Stats,
+    /// CONFIRM DESTROY was handled: the caller deletes the channel.
+    pub destroy: bool,
+    /// The channel's service credential, for the live receiver (DESIGN §4.5).
+    pub credentials: signal_client::Credentials,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+/// Registers the channel's Signal number. Returns the encoded account (which goes into the
+/// vault's protocol-store slot) and its service credential (for the live receiver).
+pub async fn register(
+    config: ServiceConfig,
+    number: Zeroizing<String>,
+    code: Zeroizing<String>,
+) -> Result<(Zeroizing<Vec<u8>>, signal_client::Credentials), CourierError> {
+    let client = SignalClient::register(&config, &number, &code, true, INITIAL_PREKEYS).await?;
+    let encoded = client.account.encode()?;
+    let Account { credentials, .. } = client.account;
+    Ok((encoded, credentials))
+}
+
+/// Runs one batch (see the module doc).
+pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, CourierError> {
+    let Batch {
+        mut state,
+        items,
+        command,
+        viewer,
+        now_secs,
+    } = batch;
+    if state.protocol_store().is_empty() {
+        return Err(CourierError::NoAccount);
+    }
+    let account = Account::decode(state.protocol_store())?;
+    let mut client = SignalClient::new(&config, account);
+    let mut stats = Stats::default();
+    let mut effects = Vec::new();
+    for item in &items {
+        receive(
+            &mut client,
+            &mut state,
+            item,
+            now_secs,
+            &mut stats,
+            &mut effects,
+        )
+        .await;
+    }
+    let mut texts = Vec::new();
+    if let Some(v) = &viewer {
+        texts.extend(
+            relay::texts_for(&effects, v)
+                .into_iter()
+                .map(|t| Zeroizing::new(t.to_owned())),
+        );
+    }
+    if let Some((admin, text)) = &command {
+        let mut own = relay::handle_message(
+            &mut state,
+            &relay::Incoming {
+                sender: admin,
+                body: text,
+                attachments: &[],
+                expire_timer: None,
+                now_secs,
+            },
+        );
+        // What the command answers its sender is printed by the CLI, not sent to them.
+        texts.extend(relay::take_addressed_to(&mut own, admin));
+        effects.extend(own);
+    }
+    let destroy = deliver(&mut client, &mut state, effects, &mut stats).await;
+    if let Err(e) = client
+        .refill_prekeys(signal_client::service::PREKEY_REFILL_THRESHOLD)
+        .await
+    {
+        tracing::warn!(error = %e, "prekey refill failed; retried at the next unlock");
+    }
+    let encoded = client.account.encode()?;
+    state
+        .set_protocol_store(encoded)
+        .map_err(CourierError::Vault)?;
+    let Account { credentials, .. } = client.account;
+    Ok(Outcome {
+        state,
+        texts,
+        stats,
+        destroy,
+        credentials,
+    })
+}
+
+/// Decrypts one envelope and lets the relay act on it.
+async fn receive(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    envelope: &[u8],
+    now_secs: u64,
+    stats: &mut Stats,
+    effects: &mut Vec<Effect>,
+) {
+    let incoming = match client.decrypt(envelope).await {
+        Ok(i) => i,
+        Err(e) => {
+            stats.rejected += 1;
+            tracing::warn!(error = %e, "inbound envelope rejected");
+            return;
+        }
+    };
+    let Some(phone) = incoming
+        .sender_e164
+        .as_deref()
+        .and_then(|n| Phone::parse(n).ok())
+    else {
+        stats.rejected += 1;
+        tracing::warn!("inbound message from a sender without a known number; skipped");
+        return;
+    };
+    if incoming.identity_changed {
+        effects.extend(relay::handle_identity_change(state, &phone));
+    }
+    let Some(dm) = incoming.content.data_message.as_ref() else {
+        stats.ignored += 1;
+        return;
+    };
+    stats.processed += 1;
+    let timer = dm
+        .has_flag(Flags::ExpirationTimerUpdate)
+        .then(|| dm.expire_timer.unwrap_or(0));
+    let attachments: Vec<Attachment> = dm
+        .attachments
+        .iter()
+        .take(relay::MAX_ATTACHMENTS)
+        .map(|a| Attachment::new(Zeroizing::new(a.encode_to_vec())))
+        .collect();
+    let body = Zeroizing::new(dm.body.clone().unwrap_or_default());
+    effects.extend(relay::handle_message(
+        state,
+        &relay::Incoming {
+            sender: &phone,
+            body: &body,
+            attachments: &attachments,
+            expire_timer: timer,
+            now_secs,
+        },
+    ));
+}
+
+/// The service id for each phone, from the recipient book or a directory lookup.
+async fn resolve(
+    client: &mut SignalClient,
+    phones: &[Phone],
+    stats: &mut Stats,
+) -> Vec<(Aci, usize)> {
+    let mut out = Vec::with_capacity(phones.len());
+    for (i, p) in phones.iter().enumerate() {
+        let e164 = p.to_e164_string();
+        if let Some(aci) = client.account.store.aci_for_e164(&e164) {
+            out.push((aci, i));
+            continue;
+        }
+        match client.lookup(&e164).await {
+            Ok(Some(aci)) => {
+                if let Err(e) = client.account.store.set_e164(&aci, &e164) {
+                    tracing::warn!(error = %e, "recipient book full");
+                }
+                out.push((aci, i));
+            }
+            Ok(None) => stats.unreachable += 1,
+            Err(e) => {
+                stats.failed += 1;
+                tracing::warn!(error = %e, "directory lookup failed");
+            }
+        }
+    }
+    out
+}
+
+fn content_bytes(dm: DataMessage) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        Content {
+            data_message: Some(dm),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    )
+}
+
+/// Sends every effect; returns whether the channel is to be destroyed.
+async fn deliver(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    mut effects: Vec<Effect>,
+    stats: &mut Stats,
+) -> bool {
+    let mut destroy = false;
+    let mut ts = now_ms();
+    let profile_key = client.account.profile_key().to_vec();
+    for _round in 0..MAX_EFFECT_ROUNDS {
+        let mut changed: Vec<Phone> = Vec::new();
+        for effect in effects.drain(..) {
+            let (to, dm) = match effect {
+                Effect::Send {
+                    to,
+                    text,
+                    attachments,
+                    expire_timer,
+                } => {
+                    let pointers = attachments
+                        .iter()
+                        .filter_map(|a| signal_api::AttachmentPointer::decode(a.bytes()).ok())
+                        .collect();
+                    (
+                        to,
+                        DataMessage {
+                            body: Some(text.to_string()),
+                            attachments: pointers,
+                            expire_timer: Some(expire_timer),
+                            ..Default::default()
+                        },
+                    )
+                }
+                Effect::SetTimer { to, secs } => (
+                    to,
+                    DataMessage {
+                        flags: Some(Flags::ExpirationTimerUpdate as u32),
+                        expire_timer: Some(secs),
+                        ..Default::default()
+                    },
+                ),
+                Effect::DestroyChannel => {
+                    destroy = true;
+                    continue;
+                }
+            };
+            ts += 1;
+            let dm = DataMessage {
+                timestamp: Some(ts),
+                profile_key: Some(profile_key.clone()),
+                ..dm
+            };
+            let content = content_bytes(dm);
+            let acis = resolve(client, &to, stats).await;
+            let ids: Vec<Aci> = acis.iter().map(|(a, _)| *a).collect();
+            let by_aci: HashMap<Aci, usize> = acis.into_iter().collect();
+            for (aci, result) in client.send_many(&ids, &content, ts).await {
+                match result {
+                    Ok(report) => {
+                        stats.delivered += 1;
+                        if report.identity_changed {
+                            if let Some(&i) = by_aci.get(&aci) {
+                                changed.push(to[i].duplicate());
+                            }
+                        }
+                    }
+                    Err(signal_client::Error::Unregistered) => stats.unreachable += 1,
+                    Err(e) => {
+                        stats.failed += 1;
+                        tracing::warn!(error = %e, "send failed");
+                    }
+                }
+            }
+        }
+        for p in &changed {
+            effects.extend(relay::handle_identity_change(state, p));
+        }
+        if effects.is_empty() {
+            break;
+        }
+    }
+    destroy
+}

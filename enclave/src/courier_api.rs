@@ -1,0 +1,334 @@
+//! Signal routes of the client API (SPEC §3.5): register the channel's number, process the
+//! mailbox (the inbound queue), and run an admin's command (`sealboost broadcast|private|
+//! reply`). Each is one unlock: open → Signal work on the worker → commit → trim.
+
+use std::sync::Arc;
+
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use wire::blob::{BlobRequest, BlobResponse, MAX_RANGE_BYTES, MAX_RANGE_ITEMS};
+use zeroize::Zeroizing;
+
+use crate::api::{error, json, read_json, Body};
+use crate::channel_api::{channel_error, now_secs, parse_id, parse_sk};
+use crate::channels::{ChannelError, Unlock};
+use crate::courier::live::SealTo;
+use crate::courier::process::{self, Batch, Stats};
+use crate::courier::slot::SignalSlot;
+use crate::courier::{Courier, CourierError};
+use crate::vault::model::Phone;
+use crate::vault::{names, open_inbound, ChannelId};
+use crate::Enclave;
+
+/// Largest Signal route body (a command text of up to 64 KiB plus JSON).
+pub const MAX_SIGNAL_BODY: usize = 80 * 1024;
+/// Most inbound items one unlock processes; the rest wait for the next (the answer says
+/// how many remain).
+pub const MAX_BATCH_ITEMS: usize = 20_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalRequest {
+    sk: Zeroizing<String>,
+    min_epoch: u64,
+    /// `register`: the channel's number and its verification code.
+    #[serde(default)]
+    number: Option<Zeroizing<String>>,
+    #[serde(default)]
+    code: Option<Zeroizing<String>>,
+    /// `mailbox`, `command`: the admin's own number (whose texts are returned).
+    #[serde(default)]
+    admin: Option<Zeroizing<String>>,
+    /// `command`: the command text, e.g. `BROADCAST hello`.
+    #[serde(default)]
+    text: Option<Zeroizing<String>>,
+}
+
+fn courier_error(e: &CourierError) -> Response<Body> {
+    tracing::warn!(error = %e, "signal operation refused");
+    match e {
+        CourierError::NotConfigured => error(StatusCode::SERVICE_UNAVAILABLE, "signal_unavailable"),
+        CourierError::NoAccount => error(StatusCode::CONFLICT, "no_signal_account"),
+        CourierError::AlreadyRegistered => error(StatusCode::CONFLICT, "already_registered"),
+        CourierError::Signal(_) => error(StatusCode::BAD_GATEWAY, "signal_failed"),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+enum Failure {
+    Channel(ChannelError),
+    Courier(CourierError),
+}
+
+impl From<ChannelError> for Failure {
+    fn from(e: ChannelError) -> Self {
+        Failure::Channel(e)
+    }
+}
+impl From<CourierError> for Failure {
+    fn from(e: CourierError) -> Self {
+        Failure::Courier(e)
+    }
+}
+impl From<crate::vault::VaultError> for Failure {
+    fn from(e: crate::vault::VaultError) -> Self {
+        Failure::Channel(e.into())
+    }
+}
+
+fn respond(r: Result<serde_json::Value, Failure>) -> Response<Body> {
+    match r {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(Failure::Channel(e)) => channel_error(&e),
+        Err(Failure::Courier(e)) => courier_error(&e),
+    }
+}
+
+/// `POST /v1/channels/{id}/signal/register|mailbox|command`.
+pub async fn route(
+    enclave: Arc<Enclave>,
+    id: &str,
+    op: &str,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let Some(id) = parse_id(id) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    let body: SignalRequest = match read_json(req, MAX_SIGNAL_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if enclave.courier.is_none() {
+        return courier_error(&CourierError::NotConfigured);
+    }
+    respond(match op {
+        "signal/register" => register(&enclave, &id, body).await,
+        "mailbox" => unlock_run(&enclave, &id, body, false).await,
+        "command" => unlock_run(&enclave, &id, body, true).await,
+        _ => return error(StatusCode::NOT_FOUND, "not_found"),
+    })
+}
+
+fn courier(enclave: &Enclave) -> Result<&Courier, Failure> {
+    enclave
+        .courier
+        .as_ref()
+        .ok_or(Failure::Courier(CourierError::NotConfigured))
+}
+
+async fn queue_next(enclave: &Enclave, id: &ChannelId) -> Result<u64, Failure> {
+    match enclave
+        .blobs
+        .call(&BlobRequest::QueueStats {
+            queue: names::inbound(id),
+        })
+        .await
+        .map_err(ChannelError::from)?
+    {
+        BlobResponse::Stats { next_seq, .. } => Ok(next_seq),
+        other => Err(ChannelError::Integrity(format!(
+            "host answered {} to queue stats",
+            other.kind_name()
+        ))
+        .into()),
+    }
+}
+
+async fn register(
+    enclave: &Arc<Enclave>,
+    id: &ChannelId,
+    body: SignalRequest,
+) -> Result<serde_json::Value, Failure> {
+    let courier = courier(enclave)?;
+    let sk = parse_sk(&body.sk)?;
+    let number = body.number.ok_or(ChannelError::BadRequest("number"))?;
+    Phone::parse(&number)?;
+    let code = body.code.unwrap_or_else(|| Zeroizing::new(String::new()));
+    let (opened, mut state) = enclave
+        .channels
+        .open(
+            &enclave.blobs,
+            Unlock {
+                id,
+                sk: &sk,
+                min_epoch: body.min_epoch,
+                now_secs: now_secs(),
+                write: true,
+            },
+        )
+        .await?;
+    if !state.protocol_store().is_empty() {
+        return Err(CourierError::AlreadyRegistered.into());
+    }
+    // Anything queued before the account existed is not ours to process.
+    let next = queue_next(enclave, id).await?;
+    let config = courier.config.clone();
+    let (account, credentials) = courier
+        .worker
+        .run(move || process::register(config, number, code))
+        .await??;
+    state.set_protocol_store(account)?;
+    state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
+    let seal = SealTo {
+        id: *id,
+        ek: *opened.dk().ek_public(),
+        key_epoch: opened.dk().key_epoch(),
+    };
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
+    courier.live.ensure(courier, credentials, seal).await;
+    Ok(json!({ "epoch": epoch, "registered": true }))
+}
+
+/// Reads up to [`MAX_BATCH_ITEMS`] items from `from` on. Returns them and the next cursor.
+async fn read_queue(
+    enclave: &Enclave,
+    id: &ChannelId,
+    from: u64,
+) -> Result<(Vec<(u64, Vec<u8>)>, u64), Failure> {
+    let mut items = Vec::new();
+    let mut next = from;
+    while items.len() < MAX_BATCH_ITEMS {
+        let r = enclave
+            .blobs
+            .call(&BlobRequest::QueueRange {
+                queue: names::inbound(id),
+                from: next,
+                max_items: MAX_RANGE_ITEMS,
+                max_bytes: MAX_RANGE_BYTES,
+            })
+            .await
+            .map_err(ChannelError::from)?;
+        let BlobResponse::Items { items: got } = r else {
+            return Err(ChannelError::Integrity(format!(
+                "host answered {} to queue range",
+                r.kind_name()
+            ))
+            .into());
+        };
+        if got.is_empty() {
+            break;
+        }
+        for (seq, item) in got {
+            // The host chooses what it returns: sequence numbers must move strictly forward.
+            if seq < next {
+                return Err(ChannelError::Integrity("queue items out of order".into()).into());
+            }
+            next = seq + 1;
+            items.push((seq, item));
+        }
+    }
+    Ok((items, next))
+}
+
+async fn unlock_run(
+    enclave: &Arc<Enclave>,
+    id: &ChannelId,
+    body: SignalRequest,
+    is_command: bool,
+) -> Result<serde_json::Value, Failure> {
+    let courier = courier(enclave)?;
+    let sk = parse_sk(&body.sk)?;
+    let admin = body.admin.as_deref().map(|a| Phone::parse(a)).transpose()?;
+    let command = if is_command {
+        let text = body.text.ok_or(ChannelError::BadRequest("text"))?;
+        let admin = admin.as_ref().ok_or(ChannelError::BadRequest("admin"))?;
+        Some((admin.duplicate(), text))
+    } else {
+        None
+    };
+    let now = now_secs();
+    let (opened, state) = enclave
+        .channels
+        .open(
+            &enclave.blobs,
+            Unlock {
+                id,
+                sk: &sk,
+                min_epoch: body.min_epoch,
+                now_secs: now,
+                write: true,
+            },
+        )
+        .await?;
+    if let Some(a) = &admin {
+        // Only an authorized admin may act or read the mailbox as themselves.
+        let ok = state.member(a).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(a);
+        if !ok {
+            return Err(ChannelError::BadRequest("not an admin of this channel").into());
+        }
+    }
+    let slot = SignalSlot::decode(state.signal_account())
+        .map_err(CourierError::from)?
+        .ok_or(CourierError::NoAccount)?;
+    let (raw, next) = read_queue(enclave, id, slot.inbound_next).await?;
+    let mut items = Vec::with_capacity(raw.len());
+    let mut unopenable = 0usize;
+    for (_, item) in &raw {
+        match open_inbound(opened.dk(), id, item) {
+            Ok(pt) => items.push(pt),
+            Err(e) => {
+                unopenable += 1;
+                tracing::warn!(error = %e, "inbound item does not open; skipped");
+            }
+        }
+    }
+    drop(raw);
+    let config = courier.config.clone();
+    let batch = Batch {
+        state,
+        items,
+        command,
+        viewer: admin,
+        now_secs: now,
+    };
+    let outcome = courier
+        .worker
+        .run(move || process::run(config, batch))
+        .await??;
+    let mut state = outcome.state;
+    state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
+    let seal = SealTo {
+        id: *id,
+        ek: *opened.dk().ek_public(),
+        key_epoch: opened.dk().key_epoch(),
+    };
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
+    // The cursor is committed: trimming is only housekeeping now.
+    if let Err(e) = enclave
+        .blobs
+        .call(&BlobRequest::QueueTrim {
+            queue: names::inbound(id),
+            before: next,
+        })
+        .await
+    {
+        tracing::warn!(error = %e, "queue trim failed; retried at the next unlock");
+    }
+    if outcome.destroy {
+        crate::channels::destroy(&enclave.blobs, id).await?;
+        courier.live.stop(id);
+    } else {
+        courier
+            .live
+            .ensure(courier, outcome.credentials, seal)
+            .await;
+    }
+    let remaining = queue_next(enclave, id).await?.saturating_sub(next);
+    let mut stats: Stats = outcome.stats;
+    stats.rejected += unopenable;
+    let texts: Vec<&str> = outcome.texts.iter().map(|t| t.as_str()).collect();
+    Ok(json!({
+        "epoch": epoch,
+        "texts": texts,
+        "stats": stats,
+        "remaining": remaining,
+        "destroyed": outcome.destroy,
+    }))
+}

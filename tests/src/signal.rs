@@ -1,0 +1,130 @@
+//! Signal-side helpers for end-to-end tests: simulated phones that talk to the running
+//! signal-sim exactly as the app would, and the admin CLI set up against a stack.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signal_client::phone::{Phone, Received};
+use signal_client::transport::{TcpConnector, TlsTrust};
+use signal_client::ServiceConfig;
+
+use crate::{bin, signed_sim_policy, SimInfo, Stack};
+
+/// A phone's view of the service: plain TCP to the sim, its CA pinned.
+pub fn phone_config(sim: &SimInfo) -> ServiceConfig {
+    let ca = std::fs::read(&sim.ca_pem).unwrap();
+    let root = std::fs::read_to_string(&sim.trust_root).unwrap();
+    let root =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, root.trim()).unwrap();
+    ServiceConfig {
+        connector: Arc::new(TcpConnector::new(sim.addr.to_string())),
+        tls: TlsTrust::pinned(&ca, &sim.addr.ip().to_string()).unwrap(),
+        trust_root: libsignal_protocol::PublicKey::deserialize(&root).unwrap(),
+        max_connections: 4,
+    }
+}
+
+/// Registers a phone for `number` (the sim accepts any code).
+pub async fn phone(sim: &SimInfo, number: &str) -> Phone {
+    Phone::register(&phone_config(sim), number, "123456", None)
+        .await
+        .unwrap()
+}
+
+/// Receives until `pred` holds for the messages so far (or the timeout passes); returns
+/// every message received.
+pub async fn receive_until(
+    phone: &mut Phone,
+    timeout: Duration,
+    pred: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !pred(&got) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        got.extend(
+            phone
+                .receive_for(left.min(Duration::from_millis(500)))
+                .await
+                .unwrap(),
+        );
+    }
+    got
+}
+
+/// Bodies of received messages.
+pub fn bodies(msgs: &[Received]) -> Vec<String> {
+    msgs.iter().filter_map(|m| m.body.clone()).collect()
+}
+
+/// The admin CLI (`sealboost`) with its own state directory, pinned to the stack's policy.
+#[derive(Debug)]
+pub struct AdminCli {
+    pub state: PathBuf,
+    _tmp: tempfile::TempDir,
+    connect: std::net::SocketAddr,
+}
+
+impl AdminCli {
+    pub fn new(stack: &Stack) -> AdminCli {
+        let tmp = tempfile::tempdir().unwrap();
+        let dp = signed_sim_policy(stack, None);
+        std::fs::write(tmp.path().join("policy.signed"), &dp.signed_file).unwrap();
+        std::fs::write(tmp.path().join("release-key.pub"), &dp.release_key_hex).unwrap();
+        AdminCli {
+            state: tmp.path().to_path_buf(),
+            _tmp: tmp,
+            connect: stack.ingress,
+        }
+    }
+
+    /// Runs `sealboost ARGS`; returns exit code, stdout, stderr.
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(bin("sealboost"))
+            .args(args)
+            .arg(format!("--connect={}", self.connect))
+            .arg(format!("--state-dir={}", self.state.display()))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "sealboost {args:?} failed: {err}{out}");
+        out
+    }
+
+    /// Creates a channel with `admin` as ADMIN 1 and registers `number` as its Signal
+    /// number. Returns the channel id.
+    pub fn channel(&self, admin: &str, number: &str) -> String {
+        let out = self.ok(&["channel", "create", "--admin", admin, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let ch = v["channel_id"].as_str().unwrap().to_owned();
+        self.ok(&[
+            "channel",
+            "register-number",
+            &ch,
+            "--number",
+            number,
+            "--code",
+            "123456",
+        ]);
+        ch
+    }
+
+    /// Another admin's CLI sharing this one's key directory (same machine, other number).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+}
