@@ -327,7 +327,6 @@ fn register(sim: &Sim, req: &Req) -> R {
         auth.password.expose(),
         [body.aci_identity_key.clone(), body.pni_identity_key.clone()],
     );
-    acct.set_password(auth.password.expose());
     acct.uak = attrs
         .unidentified_access_key
         .as_deref()
@@ -723,5 +722,29 @@ fn directory(sim: &Sim, req: &Req, e164: &str) -> R {
             &DirectoryLookupResponse { uuid: *aci },
         )),
         None => Err(Resp::error(StatusCode::NOT_FOUND, "not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("%2B1555").as_deref(), Some("+1555"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn query_params() {
+        let q = "identity=pni&login=abc&password=p%3Aw";
+        assert_eq!(query_param(q, "identity").as_deref(), Some("pni"));
+        assert_eq!(query_param(q, "password").as_deref(), Some("p:w"));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param("", "x"), None);
+        assert_eq!(query_param("novalue&x=1", "novalue"), None);
     }
 }

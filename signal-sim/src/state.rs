@@ -103,10 +103,6 @@ impl Account {
         bool::from(self.password_hash.ct_eq(&hash_password(password)))
     }
 
-    pub(crate) fn set_password(&mut self, password: &str) {
-        self.password_hash = hash_password(password);
-    }
-
     /// Whether `presented` (the decoded `Unidentified-Access-Key`) grants sealed-sender
     /// access (SPEC §7.4).
     pub(crate) fn uak_allows(&self, presented: &[u8]) -> bool {
@@ -246,5 +242,65 @@ impl State {
             // stored and is redelivered on the next connection.
             let _ = conn.tx.send(Push::Envelope(seq, envelope));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn bucket_burst_refill_and_retry_after() {
+        let mut rl = RateLimiter::new(2, 0.5);
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let t0 = Instant::now();
+        assert_eq!(rl.take(Some(a), b, t0), Ok(()));
+        assert_eq!(rl.take(Some(a), b, t0), Ok(()));
+        // Empty: one token takes 2 s at 0.5/s.
+        assert_eq!(rl.take(Some(a), b, t0), Err(2));
+        assert_eq!(rl.take(Some(a), b, t0 + Duration::from_secs(1)), Err(1));
+        assert_eq!(rl.take(Some(a), b, t0 + Duration::from_secs(2)), Ok(()));
+        // Other pairs, and the unidentified sender, have their own buckets.
+        assert_eq!(rl.take(Some(b), a, t0), Ok(()));
+        assert_eq!(rl.take(None, b, t0), Ok(()));
+        // Refill never exceeds the burst.
+        let later = t0 + Duration::from_secs(3600);
+        assert_eq!(rl.take(Some(a), b, later), Ok(()));
+        assert_eq!(rl.take(Some(a), b, later), Ok(()));
+        assert_eq!(rl.take(Some(a), b, later), Err(2));
+    }
+
+    #[test]
+    fn zero_burst_disables_and_zero_rate_waits_an_hour() {
+        let mut off = RateLimiter::new(0, 1.0);
+        let t = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(off.take(None, Uuid::nil(), t), Ok(()));
+        }
+        let mut never = RateLimiter::new(1, 0.0);
+        assert_eq!(never.take(None, Uuid::nil(), t), Ok(()));
+        assert_eq!(never.take(None, Uuid::nil(), t), Err(3600));
+    }
+
+    #[test]
+    fn uak_checks() {
+        let mut a = Account::new(
+            Uuid::nil(),
+            Uuid::nil(),
+            "+1".into(),
+            "pw",
+            [vec![], vec![]],
+        );
+        assert!(!a.uak_allows(&[0; 16]), "no key registered");
+        a.uak = Some([7; 16]);
+        assert!(a.uak_allows(&[7; 16]));
+        assert!(!a.uak_allows(&[7; 15]));
+        assert!(!a.uak_allows(&[8; 16]));
+        a.unrestricted_uak = true;
+        assert!(a.uak_allows(&[8; 16]));
+        assert!(a.password_matches("pw"));
+        assert!(!a.password_matches("pW"));
     }
 }

@@ -197,3 +197,17 @@ async fn shutdown_closes_sockets() {
         _ => panic!("expected close"),
     }
 }
+
+#[tokio::test]
+async fn reregistration_keeps_ids_and_closes_old_sockets() {
+    let sim = start(|_| {}).await;
+    let a = sim.register("+15550010501").await;
+    let mut ws = sim.ws(&a).await;
+    ws.expect_queue_empty().await;
+    let again = sim.register("+15550010501").await;
+    assert_eq!((again.aci, again.pni), (a.aci, a.pni));
+    match ws.next().await {
+        Frame::Closed(code) => assert_eq!(code, Some(consts::CLOSE_CONNECTED_ELSEWHERE)),
+        _ => panic!("expected close"),
+    }
+}
