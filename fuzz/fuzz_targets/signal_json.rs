@@ -10,6 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_json::<IncomingMessageList>(data);
     let _ = parse_json::<PreKeyResponse>(data);
     let _ = parse_json::<VerificationSessionResponse>(data);
+    let _ = parse_json::<Vec<AccountMismatchedDevices>>(data);
+    let _ = parse_json::<Vec<AccountStaleDevices>>(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = BasicAuth::parse_header(s);
         if let Ok(id) = ServiceId::parse(s) {

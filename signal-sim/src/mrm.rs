@@ -44,6 +44,7 @@ pub(crate) fn send_multi(sim: &Sim, req: &Req) -> R {
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| Resp::error(StatusCode::BAD_REQUEST, "missing ts"))?;
     let urgent = bool_param(req, "urgent", true)?;
+    let online = bool_param(req, "online", false)?;
     if bool_param(req, "story", false)? {
         return Err(Resp::error(
             StatusCode::BAD_REQUEST,
@@ -189,9 +190,10 @@ pub(crate) fn send_multi(sim: &Sim, req: &Req) -> R {
                 server_timestamp: Some(server_ts),
                 destination_service_id: Some(dest.clone()),
                 urgent: Some(urgent),
+                ephemeral: online.then_some(true),
                 ..Default::default()
             };
-            st.deliver(*aci, *device, Bytes::from(env.encode_to_vec()));
+            st.deliver(*aci, *device, Bytes::from(env.encode_to_vec()), online);
         }
     }
     Ok(Resp::json(

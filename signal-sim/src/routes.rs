@@ -604,7 +604,7 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
             content: Some(m.content),
             server_guid: Some(random_uuid().hyphenated().to_string()),
             server_timestamp: Some(now),
-            ephemeral: None,
+            ephemeral: list.online.then_some(true),
             destination_service_id: Some(dest_str.clone()),
             urgent: Some(list.urgent),
             story: None,
@@ -615,6 +615,7 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
             aci,
             m.destination_device_id,
             Bytes::from(env.encode_to_vec()),
+            list.online,
         );
     }
     Ok(Resp::json(

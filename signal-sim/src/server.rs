@@ -97,7 +97,9 @@ pub(crate) fn to_hyper(r: Resp) -> Response<Full<Bytes>> {
 
 async fn dispatch(sim: Arc<Sim>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
-    if req.method() == Method::GET && path == consts::WEBSOCKET_PATH {
+    if req.method() == Method::GET
+        && (path == consts::WEBSOCKET_PATH || path == consts::WEBSOCKET_PATH.trim_end_matches('/'))
+    {
         return crate::ws::upgrade(sim, req);
     }
     // SPEC §6: attachment uploads may be large; everything else is a bounded JSON body.

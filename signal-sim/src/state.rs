@@ -225,8 +225,10 @@ impl State {
         acct.password_matches(password).then_some(())
     }
 
-    /// Store an envelope for a device and push it to its live connection, if any.
-    pub(crate) fn deliver(&mut self, aci: Uuid, device_id: u32, envelope: Bytes) {
+    /// Store an envelope for a device and push it to its live connection, if any. An
+    /// `online` (ephemeral) envelope is never stored: it is pushed to a live connection or
+    /// dropped (SPEC §7.4).
+    pub(crate) fn deliver(&mut self, aci: Uuid, device_id: u32, envelope: Bytes, online: bool) {
         self.next_seq += 1;
         let seq = self.next_seq;
         let Some(dev) = self
@@ -236,7 +238,9 @@ impl State {
         else {
             return;
         };
-        dev.mailbox.insert(seq, envelope.clone());
+        if !online {
+            dev.mailbox.insert(seq, envelope.clone());
+        }
         if let Some(conn) = &dev.conn {
             // A closed receiver just means the connection is going away; the envelope stays
             // stored and is redelivered on the next connection.

@@ -211,3 +211,45 @@ async fn reregistration_keeps_ids_and_closes_old_sockets() {
         _ => panic!("expected close"),
     }
 }
+
+#[tokio::test]
+async fn online_messages_are_pushed_or_dropped_never_stored() {
+    let sim = start(|_| {}).await;
+    let a = sim.register("+15550010601").await;
+    let b = sim.register("+15550010602").await;
+    let list = |body: &[u8]| IncomingMessageList {
+        messages: vec![msg(1, b.registration_id, Type::Ciphertext, body)],
+        online: true,
+        urgent: false,
+        timestamp: 5,
+    };
+    let auth = a.auth();
+    let put = |l: IncomingMessageList| {
+        let sim = &sim;
+        let auth = auth.clone();
+        async move {
+            sim.request(
+                hyper::Method::PUT,
+                &format!("/v1/messages/{}", b.aci),
+                &[("authorization", &auth)],
+                to_json(&l),
+            )
+            .await
+            .status
+        }
+    };
+    // Not connected: dropped.
+    assert_eq!(put(list(b"typing")).await, StatusCode::OK);
+    assert_eq!(sim.handle.queued(b.aci, 1), 0);
+    // Connected: pushed, marked ephemeral, not stored.
+    let mut ws = sim
+        .ws_with(&[("authorization", &b.auth())], "")
+        .await
+        .unwrap();
+    ws.expect_queue_empty().await;
+    assert_eq!(put(list(b"typing2")).await, StatusCode::OK);
+    let (_, e) = ws.envelope().await;
+    assert_eq!(e.content.as_deref(), Some(&b"typing2"[..]));
+    assert_eq!(e.ephemeral, Some(true));
+    assert_eq!(sim.handle.queued(b.aci, 1), 0);
+}
