@@ -112,4 +112,18 @@ fn main() {
         "ratio fan-out / bare = {:.3}x (goal <= 1.25x)",
         to.as_secs_f64() / tb.as_secs_f64()
     );
+
+    // The sealed channel state carries this store: how big and how fast is it?
+    let t = Instant::now();
+    let enc = channel.encode().unwrap();
+    let te = t.elapsed();
+    let t = Instant::now();
+    let back = ProtocolStore::decode(&enc).unwrap();
+    let td = t.elapsed();
+    assert_eq!(back.session_count(), n);
+    println!(
+        "store with {n} sessions: {} bytes ({} per session), encode {te:.2?}, decode {td:.2?}",
+        enc.len(),
+        enc.len() / n.max(1)
+    );
 }

@@ -109,7 +109,7 @@ pub fn decrypt(blob: &[u8], keys: &[u8], digest: &[u8], size: u32) -> Result<Zer
     }
     // 1. Digest over the whole blob, as the pointer commits to it.
     let d = Sha256::digest(blob);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(d.as_slice(), digest)) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&d[..], digest)) {
         return Err(Error::Attachment {
             reason: "digest mismatch",
         });

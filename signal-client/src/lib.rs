@@ -24,5 +24,5 @@ pub mod ws;
 
 pub use account::{Account, Credentials};
 pub use error::{Error, Result};
-pub use service::{Incoming, SendReport, ServiceConfig, SignalClient};
+pub use service::{decrypt_envelope, Incoming, SendReport, ServiceConfig, SignalClient};
 pub use store::{ProtocolStore, Recipient};

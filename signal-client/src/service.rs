@@ -108,6 +108,7 @@ pub struct SignalClient {
     sender_cert: Option<SenderCertificate>,
     /// Use sealed sender when the recipient's access key is known (default on).
     pub sealed_sender: bool,
+    parallelism: usize,
 }
 
 impl std::fmt::Debug for SignalClient {
@@ -155,6 +156,7 @@ impl SignalClient {
             trust_root: config.trust_root,
             sender_cert: None,
             sealed_sender: true,
+            parallelism: config.max_connections.max(1),
         }
     }
 
@@ -560,7 +562,7 @@ impl SignalClient {
     }
 
     fn http_parallelism(&self) -> usize {
-        crate::transport::DEFAULT_MAX_CONNECTIONS
+        self.parallelism
     }
 
     fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
@@ -679,65 +681,78 @@ impl SignalClient {
 
     // -- receiving -------------------------------------------------------------------------
 
-    /// Decrypts one envelope (the body of a WebSocket `PUT /api/v1/message`). A data
-    /// message's profile key is remembered for the sender (so later sends can be sealed).
+    /// Decrypts one envelope (the body of a WebSocket `PUT /api/v1/message`); see
+    /// [`decrypt_envelope`].
     pub async fn decrypt(&mut self, envelope: &[u8]) -> Result<Incoming> {
-        let env = signal_api::decode_envelope(envelope).map_err(|_| Error::BadEnvelope {
-            reason: "undecodable envelope",
-        })?;
-        let source = match (&env.source_service_id, env.source_device) {
-            (Some(s), Some(d)) => Some((
-                Aci::parse_from_service_id_string(s).ok_or(Error::InvalidServiceId)?,
-                DeviceId::try_from(d).map_err(|_| Error::BadEnvelope {
-                    reason: "bad source device",
-                })?,
-            )),
-            _ => None,
-        };
-        let body = env.content.as_deref().ok_or(Error::BadEnvelope {
-            reason: "no content",
-        })?;
-        let aci = self.account.credentials.aci;
-        let local = LocalAddress {
-            aci: &aci,
-            device_id: self.account.credentials.device_id,
-        };
-        let d = cipher::decrypt(
-            &mut self.account.store,
-            local,
-            EnvelopeParts {
-                envelope_type: env.r#type.unwrap_or(0),
-                source,
-                content: body,
-            },
-            &self.trust_root,
-            Timestamp::from_epoch_millis(now_ms()),
-            &mut rand::rng(),
-        )
-        .await?;
-        let content = signal_api::decode_content(&d.content).map_err(|_| Error::BadContent {
-            reason: "undecodable content",
-        })?;
-        if let Some(pk) = content
-            .data_message
-            .as_ref()
-            .and_then(|m| m.profile_key.as_deref())
-        {
-            if let Ok(pk) = <[u8; 32]>::try_from(pk) {
-                self.account.store.set_profile_key(&d.sender, pk);
-            }
-        }
-        Ok(Incoming {
-            sender: d.sender,
-            sender_e164: d.sender_e164,
-            sender_device: d.sender_device,
-            content,
-            timestamp: env.timestamp.unwrap_or(0),
-            server_timestamp: env.server_timestamp.unwrap_or(0),
-            identity_changed: d.identity_changed,
-            sealed_sender: d.sealed_sender,
-        })
+        decrypt_envelope(&mut self.account, envelope, &self.trust_root, now_ms()).await
     }
+}
+
+/// Decrypts one serialized `Envelope` for `account`, without any network: the enclave
+/// calls this at unlock on envelopes it sealed while locked. Sealed-sender certificates
+/// are checked against `trust_root` at `now_ms`. A data message's profile key is
+/// remembered for the sender (so later sends to them can be sealed).
+pub async fn decrypt_envelope(
+    account: &mut Account,
+    envelope: &[u8],
+    trust_root: &PublicKey,
+    now_ms: u64,
+) -> Result<Incoming> {
+    let env = signal_api::decode_envelope(envelope).map_err(|_| Error::BadEnvelope {
+        reason: "undecodable envelope",
+    })?;
+    let source = match (&env.source_service_id, env.source_device) {
+        (Some(s), Some(d)) => Some((
+            Aci::parse_from_service_id_string(s).ok_or(Error::InvalidServiceId)?,
+            DeviceId::try_from(d).map_err(|_| Error::BadEnvelope {
+                reason: "bad source device",
+            })?,
+        )),
+        _ => None,
+    };
+    let body = env.content.as_deref().ok_or(Error::BadEnvelope {
+        reason: "no content",
+    })?;
+    let aci = account.credentials.aci;
+    let local = LocalAddress {
+        aci: &aci,
+        device_id: account.credentials.device_id,
+    };
+    let d = cipher::decrypt(
+        &mut account.store,
+        local,
+        EnvelopeParts {
+            envelope_type: env.r#type.unwrap_or(0),
+            source,
+            content: body,
+        },
+        trust_root,
+        Timestamp::from_epoch_millis(now_ms),
+        &mut rand::rng(),
+    )
+    .await?;
+    let content = signal_api::decode_content(&d.content).map_err(|_| Error::BadContent {
+        reason: "undecodable content",
+    })?;
+    if let Some(pk) = content
+        .data_message
+        .as_ref()
+        .and_then(|m| m.profile_key.as_deref())
+    {
+        if let Ok(pk) = <[u8; 32]>::try_from(pk) {
+            account.store.set_profile_key(&d.sender, pk);
+        }
+    }
+    Ok(Incoming {
+        sender: d.sender,
+        sender_e164: d.sender_e164,
+        sender_device: d.sender_device,
+        content,
+        timestamp: env.timestamp.unwrap_or(0),
+        server_timestamp: env.server_timestamp.unwrap_or(0),
+        identity_changed: d.identity_changed,
+        sealed_sender: d.sealed_sender,
+    })
 }
 
 async fn put_messages(

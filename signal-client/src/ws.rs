@@ -164,11 +164,13 @@ impl Receiver {
                 Ok(Some(Ok(m))) => m,
             };
             match frame {
-                Message::Binary(b) => {
-                    if let Some(ev) = self.on_binary(&b).await? {
-                        return Ok(ev);
-                    }
-                }
+                Message::Binary(b) => match self.on_binary(&b).await {
+                    Ok(Some(ev)) => return Ok(ev),
+                    Ok(None) => {}
+                    // A frame that does not decode: drop this connection and reconnect
+                    // (unacked envelopes are redelivered) rather than end the session.
+                    Err(_) => self.disconnect().await,
+                },
                 Message::Close(Some(cf))
                     if cf.code == CloseCode::Library(consts::CLOSE_CONNECTED_ELSEWHERE) =>
                 {

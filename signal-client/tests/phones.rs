@@ -264,3 +264,58 @@ async fn send_many_fans_out_in_parallel() {
         );
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn rejected_access_key_falls_back_to_identified_sending() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000081").await;
+    let mut b = phone(&cfg, "+15550000082").await;
+    let b_aci = a.client.lookup(b.e164()).await.unwrap().unwrap();
+    // A wrong unidentified-access key for b: the service answers 401 to the sealed send.
+    a.client.account.store.set_uak(&b_aci, [7; 16]);
+    let r = a.send_text("+15550000082", "via fallback").await.unwrap();
+    assert!(!r.sealed);
+    assert!(r.attempts >= 2);
+    assert_eq!(a.client.account.store.recipient(&b_aci).unwrap().uak, None);
+    let m = expect_text(&mut b, "via fallback").await;
+    assert!(!m.sealed_sender);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refill_tops_up_one_time_keys_below_threshold() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000091").await;
+    // A phone keeps 10 of each; below a threshold of 20 both kinds are refilled.
+    assert_eq!(
+        a.client.refill_prekeys(20).await.unwrap(),
+        (
+            signal_client::service::PREKEY_BATCH,
+            signal_client::service::PREKEY_BATCH
+        )
+    );
+    assert_eq!(a.client.refill_prekeys(20).await.unwrap(), (0, 0));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_envelopes_are_named_errors() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000101").await;
+    assert!(matches!(
+        a.client.decrypt(&[0xff, 0xff, 0xff]).await,
+        Err(Error::BadEnvelope {
+            reason: "undecodable envelope"
+        })
+    ));
+    // A well-formed CIPHERTEXT envelope whose content is garbage.
+    let env = prost::Message::encode_to_vec(&signal_api::Envelope {
+        r#type: Some(1),
+        source_service_id: Some(a.aci().service_id_string()),
+        source_device: Some(1),
+        content: Some(vec![0x33; 80]),
+        ..Default::default()
+    });
+    assert!(matches!(
+        a.client.decrypt(&env).await,
+        Err(Error::Protocol { .. })
+    ));
+}

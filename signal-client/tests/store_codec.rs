@@ -219,3 +219,23 @@ proptest! {
         }
     }
 }
+
+/// Writes seed inputs for the `signal_store` fuzz target when `SIGNAL_STORE_SEED_DIR` is
+/// set (`SIGNAL_STORE_SEED_DIR=fuzz/corpus/signal_store cargo test -p signal-client
+/// --test store_codec write_fuzz_seeds`); otherwise does nothing.
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("SIGNAL_STORE_SEED_DIR") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::write(
+        dir.join("seed-store"),
+        &sample_store().encode().unwrap()[..],
+    )
+    .unwrap();
+    let mut account = signal_client::Account::generate("+15550009999", &mut rand::rng()).unwrap();
+    keys::install_initial_keys(&mut account.store, ts(), &mut rand::rng()).unwrap();
+    std::fs::write(dir.join("seed-account"), &account.encode().unwrap()[..]).unwrap();
+}
