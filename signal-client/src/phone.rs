@@ -58,8 +58,6 @@ pub struct Phone {
     pub client: SignalClient,
     receiver: Receiver,
     state: Option<PathBuf>,
-    /// Timer per peer ACI bytes, applied to what we send them (as the app does).
-    timers: std::collections::HashMap<Aci, u32>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -98,7 +96,9 @@ impl Phone {
         Ok(phone)
     }
 
-    fn from_client(client: SignalClient, state: Option<&Path>) -> Phone {
+    fn from_client(mut client: SignalClient, state: Option<&Path>) -> Phone {
+        // Like the app: sealed sender even to strangers that allow unrestricted access.
+        client.try_unrestricted = true;
         let receiver = Receiver::new(
             client.http().clone(),
             client.account.credentials.basic_auth(),
@@ -107,7 +107,6 @@ impl Phone {
             client,
             receiver,
             state: state.map(Path::to_path_buf),
-            timers: Default::default(),
         }
     }
 
@@ -167,7 +166,12 @@ impl Phone {
         dm.timestamp = Some(ts);
         dm.profile_key = Some(self.client.account.profile_key().to_vec());
         if dm.expire_timer.is_none() {
-            dm.expire_timer = self.timers.get(&to).copied();
+            dm.expire_timer = self
+                .client
+                .account
+                .store
+                .recipient(&to)
+                .and_then(|r| r.expire_timer);
         }
         let content = Content {
             data_message: Some(dm),
@@ -218,7 +222,7 @@ impl Phone {
     /// message; later messages carry it).
     pub async fn set_timer(&mut self, to_e164: &str, seconds: u32) -> Result<SendReport> {
         let to = self.resolve(to_e164).await?;
-        self.timers.insert(to, seconds);
+        self.client.account.store.set_expire_timer(&to, seconds);
         self.send_data(
             to_e164,
             DataMessage {
@@ -263,7 +267,8 @@ impl Phone {
             if let Some(dm) = inc.content.data_message {
                 let is_timer_update = dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0;
                 if let Some(t) = dm.expire_timer {
-                    self.timers.insert(inc.sender, t);
+                    // As the app does: the chat follows the timer the peer's messages carry.
+                    self.client.account.store.set_expire_timer(&inc.sender, t);
                 }
                 let rec = Received {
                     from_e164: inc.sender_e164,

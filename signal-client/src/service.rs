@@ -108,6 +108,12 @@ pub struct SignalClient {
     sender_cert: Option<SenderCertificate>,
     /// Use sealed sender when the recipient's access key is known (default on).
     pub sealed_sender: bool,
+    /// Also try sealed sender to recipients whose access key is unknown, with a random key
+    /// (what the app does for recipients whose profile allows unrestricted unidentified
+    /// access, such as channel accounts); a 401 falls back to identified sending. Off by
+    /// default; phones turn it on so that their first message to a channel carries their
+    /// number only inside the sealed sender certificate, as the app's would.
+    pub try_unrestricted: bool,
     parallelism: usize,
 }
 
@@ -156,6 +162,7 @@ impl SignalClient {
             trust_root: config.trust_root,
             sender_cert: None,
             sealed_sender: true,
+            try_unrestricted: false,
             parallelism: config.max_connections.max(1),
         }
     }
@@ -566,7 +573,14 @@ impl SignalClient {
     }
 
     fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
-        self.account.store.recipient(to).and_then(|r| r.uak)
+        let known = self.account.store.recipient(to).and_then(|r| r.uak);
+        known.or_else(|| {
+            self.try_unrestricted.then(|| {
+                let mut k = [0u8; 16];
+                rand::Rng::fill(&mut rand::rng(), &mut k);
+                k
+            })
+        })
     }
 
     async fn send_padded(

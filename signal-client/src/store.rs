@@ -61,7 +61,8 @@ const KYBER_FLAG_LAST_RESORT: u8 = 1;
 const RECIPIENT_FLAG_E164: u8 = 1;
 const RECIPIENT_FLAG_PROFILE_KEY: u8 = 2;
 const RECIPIENT_FLAG_UAK: u8 = 4;
-const RECIPIENT_FLAGS_ALL: u8 = 7;
+const RECIPIENT_FLAG_TIMER: u8 = 8;
+const RECIPIENT_FLAGS_ALL: u8 = 15;
 
 /// What the account knows about another Signal user.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -72,6 +73,8 @@ pub struct Recipient {
     pub profile_key: Option<[u8; PROFILE_KEY_LEN]>,
     /// Their unidentified-access key (derived from the profile key, or learned otherwise).
     pub uak: Option<[u8; UAK_LEN]>,
+    /// The disappearing-message timer of our 1:1 chat with them, in seconds.
+    pub expire_timer: Option<u32>,
 }
 
 impl std::fmt::Debug for Recipient {
@@ -80,6 +83,7 @@ impl std::fmt::Debug for Recipient {
             .field("e164", &self.e164.as_ref().map(|_| "<redacted>"))
             .field("profile_key", &self.profile_key.map(|_| "<redacted>"))
             .field("uak", &self.uak.map(|_| "<redacted>"))
+            .field("expire_timer", &self.expire_timer)
             .finish()
     }
 }
@@ -387,6 +391,14 @@ impl ProtocolStore {
         }
     }
 
+    /// Records the disappearing-message timer of our chat with a recipient.
+    pub fn set_expire_timer(&mut self, aci: &Aci, seconds: u32) {
+        self.recipients
+            .entry(aci_key(aci))
+            .or_default()
+            .expire_timer = Some(seconds);
+    }
+
     /// Sets a recipient's unidentified-access key directly.
     pub fn set_uak(&mut self, aci: &Aci, uak: [u8; UAK_LEN]) {
         self.recipients.entry(aci_key(aci)).or_default().uak = Some(uak);
@@ -659,6 +671,9 @@ impl ProtocolStore {
             if r.uak.is_some() {
                 flags |= RECIPIENT_FLAG_UAK;
             }
+            if r.expire_timer.is_some() {
+                flags |= RECIPIENT_FLAG_TIMER;
+            }
             w.u8(flags);
             if let Some(e) = &r.e164 {
                 w.bytes8("e164", e.as_bytes(), MAX_E164_LEN)?;
@@ -668,6 +683,9 @@ impl ProtocolStore {
             }
             if let Some(k) = &r.uak {
                 w.raw(k);
+            }
+            if let Some(t) = r.expire_timer {
+                w.u32(t);
             }
         }
         Ok(())
@@ -800,6 +818,9 @@ impl ProtocolStore {
             }
             if flags & RECIPIENT_FLAG_UAK != 0 {
                 rec.uak = Some(r.array("unidentified access key")?);
+            }
+            if flags & RECIPIENT_FLAG_TIMER != 0 {
+                rec.expire_timer = Some(r.u32("expire timer")?);
             }
             if s.recipients.insert(aci, rec).is_some() {
                 return Err(Error::Duplicate { what: "recipient" });

@@ -43,6 +43,7 @@ fn sample_store() -> ProtocolStore {
     let aci = aci_from_bytes([9; 16]);
     a.set_e164(&aci, "+15551234567").unwrap();
     a.set_profile_key(&aci, [3; 32]);
+    a.set_expire_timer(&aci, 604_800);
     a
 }
 
@@ -60,6 +61,7 @@ fn round_trip_is_exact_and_deterministic() {
     let r = d.recipient(&aci).unwrap();
     assert_eq!(r.profile_key, Some([3; 32]));
     assert_eq!(r.uak, Some(signal_client::uak::derive_access_key(&[3; 32])));
+    assert_eq!(r.expire_timer, Some(604_800));
     assert_eq!(&d.encode().unwrap()[..], &e[..]);
 }
 
@@ -188,15 +190,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn recipients_and_identities_round_trip(
-        recips in proptest::collection::vec((any::<[u8; 16]>(), proptest::option::of(e164_strategy()), proptest::option::of(any::<[u8; 32]>())), 0..20),
+        recips in proptest::collection::vec((any::<[u8; 16]>(), proptest::option::of(e164_strategy()), proptest::option::of(any::<[u8; 32]>()), proptest::option::of(any::<u32>())), 0..20),
         names in proptest::collection::vec("[a-f0-9-]{1,40}", 0..10),
     ) {
         let mut rng = rand::rng();
         let mut s = ProtocolStore::new(IdentityKeyPair::generate(&mut rng), 3);
-        for (aci, e164, pk) in &recips {
+        for (aci, e164, pk, timer) in &recips {
             let aci = aci_from_bytes(*aci);
             if let Some(e) = e164 { s.set_e164(&aci, e).unwrap(); }
             if let Some(pk) = pk { s.set_profile_key(&aci, *pk); }
+            if let Some(t) = timer { s.set_expire_timer(&aci, *t); }
         }
         for n in &names {
             let key = IdentityKey::new(KeyPair::generate(&mut rng).public_key);
@@ -206,7 +209,7 @@ proptest! {
         let e = s.encode().unwrap();
         let d = ProtocolStore::decode(&e).unwrap();
         prop_assert_eq!(&d.encode().unwrap()[..], &e[..]);
-        for (aci, _, _) in &recips {
+        for (aci, _, _, _) in &recips {
             let aci = aci_from_bytes(*aci);
             prop_assert_eq!(d.recipient(&aci), s.recipient(&aci));
         }
