@@ -203,12 +203,31 @@ impl SignalClient {
         unrestricted: bool,
         one_time_keys: u32,
     ) -> Result<SignalClient> {
+        Self::register_with(
+            config,
+            e164,
+            &|_| Some(code.to_owned()),
+            unrestricted,
+            one_time_keys,
+        )
+        .await
+    }
+
+    /// As [`SignalClient::register`], with the verification code obtained after it was
+    /// requested, from the verification session id (e.g. the sim's test hook, or a prompt).
+    pub async fn register_with(
+        config: &ServiceConfig,
+        e164: &str,
+        code_for_session: &dyn Fn(&str) -> Option<String>,
+        unrestricted: bool,
+        one_time_keys: u32,
+    ) -> Result<SignalClient> {
         let mut rng = rand::rng();
         let mut account = Account::generate(e164, &mut rng)?;
         let now = Timestamp::from_epoch_millis(now_ms());
         keys::install_initial_keys(&mut account.store, now, &mut rng)?;
         let mut client = SignalClient::new(config, account);
-        let session_id = client.verify_number(code).await?;
+        let session_id = client.verify_number(code_for_session).await?;
         client
             .post_registration(&session_id, unrestricted, now)
             .await?;
@@ -216,7 +235,10 @@ impl SignalClient {
         Ok(client)
     }
 
-    async fn verify_number(&self, code: &str) -> Result<String> {
+    async fn verify_number(
+        &self,
+        code_for_session: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String> {
         const OP: &str = "verification session";
         let req = json::CreateVerificationSessionRequest {
             number: self.account.credentials.e164.clone(),
@@ -249,7 +271,11 @@ impl SignalClient {
         if !r.status.is_success() {
             return Err(status_err("request verification code", &r));
         }
-        let req = json::SubmitVerificationCodeRequest { code: code.into() };
+        let code = code_for_session(&id).ok_or(Error::Status {
+            operation: "no verification code",
+            status: r.status.as_u16(),
+        })?;
+        let req = json::SubmitVerificationCodeRequest { code };
         let r = self
             .call(Method::PUT, &path, None, Some(to_json(&req)))
             .await?;
@@ -624,6 +650,7 @@ impl SignalClient {
                 }
             };
             last_rate_limited = false;
+            eprintln!("DEBUG attempt {attempt} status {} sealed {} body {:?}", resp.status, prepared.sealed, String::from_utf8_lossy(&resp.body));
             match resp.status.as_u16() {
                 200..=299 => {
                     report.sealed = prepared.sealed;

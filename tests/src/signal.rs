@@ -83,6 +83,34 @@ impl AdminCli {
         }
     }
 
+    /// Points the CLI at another stack (e.g. the same store after a host restart).
+    pub fn retarget(&mut self, stack: &Stack) {
+        self.connect = stack.ingress;
+    }
+
+    /// `sealboost mailbox CHANNEL --json`, parsed.
+    pub fn mailbox(&self, ch: &str) -> serde_json::Value {
+        let out = self.ok(&["mailbox", ch, "--json"]);
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// Polls `sealboost status` until at least `n` messages wait (20 s at most).
+    pub fn wait_queued(&self, ch: &str, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.ok(&["status", ch, "--json"]);
+            let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            if v["queue_length"].as_u64().unwrap() >= n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {v} waiting, wanted {n}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Runs `sealboost ARGS`; returns exit code, stdout, stderr.
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(bin("sealboost"))
