@@ -114,6 +114,8 @@ pub struct SignalClient {
     /// default; phones turn it on so that their first message to a channel carries their
     /// number only inside the sealed sender certificate, as the app's would.
     pub try_unrestricted: bool,
+    /// Recipients that refused a guessed key (not unrestricted): not guessed again.
+    restricted: std::collections::HashSet<Aci>,
     parallelism: usize,
 }
 
@@ -163,6 +165,7 @@ impl SignalClient {
             sender_cert: None,
             sealed_sender: true,
             try_unrestricted: false,
+            restricted: std::collections::HashSet::new(),
             parallelism: config.max_connections.max(1),
         }
     }
@@ -601,7 +604,7 @@ impl SignalClient {
     fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
         let known = self.account.store.recipient(to).and_then(|r| r.uak);
         known.or_else(|| {
-            self.try_unrestricted.then(|| {
+            (self.try_unrestricted && !self.restricted.contains(to)).then(|| {
                 let mut k = [0u8; 16];
                 rand::Rng::fill(&mut rand::rng(), &mut k);
                 k
@@ -650,7 +653,6 @@ impl SignalClient {
                 }
             };
             last_rate_limited = false;
-            eprintln!("DEBUG attempt {attempt} status {} sealed {} body {:?}", resp.status, prepared.sealed, String::from_utf8_lossy(&resp.body));
             match resp.status.as_u16() {
                 200..=299 => {
                     report.sealed = prepared.sealed;
@@ -658,7 +660,18 @@ impl SignalClient {
                     return Ok(report);
                 }
                 401 if prepared.sealed => {
-                    self.account.store.clear_uak(to);
+                    // A known key that no longer works is forgotten; a guessed one marks
+                    // the recipient as restricted for this session.
+                    if self
+                        .account
+                        .store
+                        .recipient(to)
+                        .is_some_and(|r| r.uak.is_some())
+                    {
+                        self.account.store.clear_uak(to);
+                    } else {
+                        self.restricted.insert(*to);
+                    }
                     use_sealed = false;
                 }
                 404 => {

@@ -102,6 +102,8 @@ async fn rate_limited_sends_retry_after_and_succeed() {
     .await;
     let mut a = phone(&cfg, "+15550000021").await;
     let mut b = phone(&cfg, "+15550000022").await;
+    // Only identified sends here, so every retry is a 429's.
+    a.client.try_unrestricted = false;
     let mut retried = false;
     for i in 0..4 {
         let r = a.send_text("+15550000022", &format!("m{i}")).await.unwrap();
@@ -116,6 +118,8 @@ async fn extra_device_409_and_stale_410_recover() {
     let (_h, cfg) = sim(|_| {}).await;
     let mut a = phone(&cfg, "+15550000031").await;
     let mut b = phone(&cfg, "+15550000032").await;
+    // Only identified sends here, so attempts count only the 409/410 rounds.
+    a.client.try_unrestricted = false;
     a.send_text("+15550000032", "first").await.unwrap();
     expect_text(&mut b, "first").await;
 
@@ -270,6 +274,7 @@ async fn rejected_access_key_falls_back_to_identified_sending() {
     let (_h, cfg) = sim(|_| {}).await;
     let mut a = phone(&cfg, "+15550000081").await;
     let mut b = phone(&cfg, "+15550000082").await;
+    a.client.try_unrestricted = false;
     let b_aci = a.client.lookup(b.e164()).await.unwrap().unwrap();
     // A wrong unidentified-access key for b: the service answers 401 to the sealed send.
     a.client.account.store.set_uak(&b_aci, [7; 16]);
@@ -318,4 +323,91 @@ async fn malformed_envelopes_are_named_errors() {
         a.client.decrypt(&env).await,
         Err(Error::Protocol { .. })
     ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn registration_with_the_code_the_service_issued() {
+    // The sim checks codes here: only the one it issued for the session verifies.
+    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
+    c.accept_any_code = false;
+    let h = Server::start(c).await.unwrap();
+    let cfg = ServiceConfig {
+        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
+        tls: TlsTrust::pinned(h.ca_der(), "localhost").unwrap(),
+        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
+        max_connections: 2,
+    };
+    let wrong =
+        signal_client::SignalClient::register(&cfg, "+15550000111", "000000", false, 1).await;
+    assert!(matches!(
+        wrong,
+        Err(Error::Status {
+            operation: "verification not accepted",
+            ..
+        })
+    ));
+    let ok = signal_client::SignalClient::register_with(
+        &cfg,
+        "+15550000111",
+        &|session| h.verification_code(session),
+        false,
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.account.credentials.e164, "+15550000111");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tls_with_another_root_is_refused() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let (other, _) = sim(|_| {}).await;
+    let cfg = ServiceConfig {
+        tls: TlsTrust::pinned(other.ca_pem().as_bytes(), "localhost").unwrap(),
+        ..cfg
+    };
+    let r = Phone::register(&cfg, "+15550000121", "1", None).await;
+    assert!(matches!(
+        r,
+        Err(Error::Io {
+            operation: "tls handshake",
+            ..
+        })
+    ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn phones_guess_sealed_sender_only_where_unrestricted() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000131").await;
+    let mut b = phone(&cfg, "+15550000132").await;
+    // A channel-like account that allows unrestricted unidentified access.
+    let mut chan = signal_client::SignalClient::register(&cfg, "+15550000130", "1", true, 5)
+        .await
+        .unwrap();
+    let r = a.send_text("+15550000130", "join").await.unwrap();
+    assert!(r.sealed);
+    assert_eq!(r.attempts, 1);
+    let mut rx = signal_client::ws::Receiver::new(
+        chan.http().clone(),
+        chan.account.credentials.basic_auth(),
+    );
+    let env = loop {
+        if let Event::Envelope { id, envelope } = rx.next().await.unwrap() {
+            rx.ack(id).await.unwrap();
+            break envelope;
+        }
+    };
+    let inc = chan.decrypt(&env).await.unwrap();
+    assert!(inc.sealed_sender);
+    // The number came only inside the sealed sender certificate.
+    assert_eq!(inc.sender_e164.as_deref(), Some("+15550000131"));
+
+    // b is restricted: the guess costs one 401 once, then is not repeated.
+    let r = a.send_text("+15550000132", "one").await.unwrap();
+    assert!(!r.sealed);
+    assert_eq!(r.attempts, 2);
+    let r = a.send_text("+15550000132", "two").await.unwrap();
+    assert_eq!(r.attempts, 1);
+    expect_text(&mut b, "two").await;
 }
