@@ -98,8 +98,12 @@ impl Receiver {
         let cfg = WebSocketConfig::default()
             .max_message_size(Some(signal_api::limits::MAX_WS_MESSAGE_LEN))
             .max_frame_size(Some(signal_api::limits::MAX_WS_MESSAGE_LEN));
-        let (ws, resp) = tokio_tungstenite::client_async_with_config(req, stream, Some(cfg))
+        let handshake = tokio_tungstenite::client_async_with_config(req, stream, Some(cfg));
+        let (ws, _resp) = tokio::time::timeout(crate::transport::CONNECT_TIMEOUT, handshake)
             .await
+            .map_err(|_| Error::Timeout {
+                operation: "websocket handshake",
+            })?
             .map_err(|e| match e {
                 tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401 => {
                     Error::Status {
@@ -111,7 +115,6 @@ impl Receiver {
                     reason: "handshake failed",
                 },
             })?;
-        let _ = resp;
         Ok(ws)
     }
 
