@@ -51,21 +51,44 @@ pub async fn prepare_one<R: Rng + CryptoRng>(
     })
 }
 
-/// The `IncomingMessageList` JSON for one recipient's device ciphertexts.
+/// The `IncomingMessageList` JSON for one recipient's device ciphertexts
+/// (`{"messages":[{"type","destinationDeviceId","destinationRegistrationId","content"}],
+/// "online","urgent","timestamp"}`, content in padded standard base64).
+///
+/// Written directly rather than through serde: every value is a number or base64 (which
+/// needs no escaping), and this is the hot loop of a broadcast. `tests/fanout.rs` checks
+/// it against signal-api's serde type.
 pub fn message_list_json(msgs: Vec<OutgoingMessage>, timestamp: u64) -> Vec<u8> {
-    let list = signal_api::IncomingMessageList {
-        messages: msgs
-            .into_iter()
-            .map(|m| signal_api::IncomingMessage {
-                r#type: u32::try_from(m.envelope_type).unwrap_or(0),
-                destination_device_id: u32::from(m.destination_device_id),
-                destination_registration_id: m.destination_registration_id,
-                content: m.content,
-            })
-            .collect(),
-        online: false,
-        urgent: true,
-        timestamp,
-    };
-    signal_api::to_json(&list)
+    use std::io::Write as _;
+    let b64_len: usize = msgs.iter().map(|m| m.content.len().div_ceil(3) * 4).sum();
+    let mut out = Vec::with_capacity(b64_len + 128 * msgs.len() + 64);
+    out.extend_from_slice(b"{\"messages\":[");
+    for (i, m) in msgs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "{{\"type\":{},\"destinationDeviceId\":{},\"destinationRegistrationId\":{},\"content\":\"",
+            u32::try_from(m.envelope_type).unwrap_or(0),
+            u32::from(m.destination_device_id),
+            m.destination_registration_id
+        );
+        let start = out.len();
+        out.resize(start + m.content.len().div_ceil(3) * 4, 0);
+        let n = base64::Engine::encode_slice(
+            &base64::engine::general_purpose::STANDARD,
+            &m.content,
+            &mut out[start..],
+        )
+        .expect("invariant: buffer sized for padded base64");
+        out.truncate(start + n);
+        out.extend_from_slice(b"\"}");
+    }
+    let _ = write!(
+        out,
+        "],\"online\":false,\"urgent\":true,\"timestamp\":{timestamp}}}"
+    );
+    out
 }

@@ -465,17 +465,21 @@ impl SignalClient {
     /// Fetches prekey bundles for `to` (one device, or all) and starts sessions. Returns
     /// whether the identity key changed.
     pub async fn fetch_sessions(&mut self, to: &Aci, device: Option<DeviceId>) -> Result<bool> {
+        let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+        let r = fetch_bundles(&self.http, to, device, &auth).await?;
+        self.install_bundles(to, &r).await
+    }
+
+    /// Starts sessions from a `GET /v2/keys/…` answer. Returns whether the identity changed.
+    async fn install_bundles(&mut self, to: &Aci, r: &Response) -> Result<bool> {
         const OP: &str = "fetch prekeys";
-        let which = device.map_or_else(|| "*".to_owned(), |d| d.to_string());
-        let path = format!("/v2/keys/{}/{which}", to.service_id_string());
-        let r = self.authed(Method::GET, &path, None).await?;
         if r.status == StatusCode::NOT_FOUND {
             return Err(Error::Unregistered);
         }
         if !r.status.is_success() {
-            return Err(status_err(OP, &r));
+            return Err(status_err(OP, r));
         }
-        let resp: json::PreKeyResponse = parse(OP, &r)?;
+        let resp: json::PreKeyResponse = parse(OP, r)?;
         let bundles = bundles_from(&resp)?;
         let mut rng = rand::rng();
         let mut changed = false;
@@ -544,14 +548,49 @@ impl SignalClient {
         } else {
             None
         };
+        // Recipients without any session: fetch their bundles in parallel first.
+        let need: Vec<Aci> = to
+            .iter()
+            .filter(|a| {
+                self.account
+                    .store
+                    .session_devices(&a.service_id_string())
+                    .is_empty()
+            })
+            .copied()
+            .collect();
+        let mut changed = std::collections::HashSet::new();
+        if !need.is_empty() {
+            let http = self.http.clone();
+            let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+            let fetched: Vec<(Aci, Result<Response>)> = futures::stream::iter(need)
+                .map(|aci| {
+                    let http = http.clone();
+                    let auth = auth.clone();
+                    async move { (aci, fetch_bundles(&http, &aci, None, &auth).await) }
+                })
+                .buffer_unordered(self.http_parallelism())
+                .collect()
+                .await;
+            for (aci, r) in fetched {
+                match r {
+                    Ok(r) => match self.install_bundles(&aci, &r).await {
+                        Ok(true) => {
+                            changed.insert(aci);
+                        }
+                        Ok(false) => {}
+                        Err(e) => results.push((aci, Err(e))),
+                    },
+                    Err(e) => results.push((aci, Err(e))),
+                }
+            }
+        }
+        let failed: std::collections::HashSet<Aci> = results.iter().map(|(a, _)| *a).collect();
         for aci in to {
-            let name = aci.service_id_string();
-            let uak = self.uak_for(aci);
-            if self.account.store.session_devices(&name).is_empty() {
-                // Needs a bundle fetch first: the sequential path handles it.
-                results.push((*aci, self.send_padded(aci, &padded, timestamp, None).await));
+            if failed.contains(aci) {
                 continue;
             }
+            let uak = self.uak_for(aci);
             let c = if uak.is_some() { cert.as_ref() } else { None };
             match fanout::prepare_one(
                 &mut self.account.store,
@@ -592,6 +631,10 @@ impl SignalClient {
                         .await
                 }
             };
+            let res = res.map(|mut rep| {
+                rep.identity_changed |= changed.contains(&to);
+                rep
+            });
             results.push((to, res));
         }
         results
@@ -807,6 +850,18 @@ pub async fn decrypt_envelope(
         identity_changed: d.identity_changed,
         sealed_sender: d.sealed_sender,
     })
+}
+
+async fn fetch_bundles(
+    http: &HttpClient,
+    to: &Aci,
+    device: Option<DeviceId>,
+    auth: &str,
+) -> Result<Response> {
+    let which = device.map_or_else(|| "*".to_owned(), |d| d.to_string());
+    let path = format!("/v2/keys/{}/{which}", to.service_id_string());
+    http.request(Method::GET, &path, &[("Authorization", auth)], None)
+        .await
 }
 
 async fn put_messages(
