@@ -6,6 +6,9 @@
 use zeroize::Zeroizing;
 
 use super::keys::arr;
+use super::lifecycle::{
+    PendingAdmin, Proposal, ProposalKind, MAX_PENDING_ADMINS, MAX_PROPOSALS, MAX_VOTES_PER_PROPOSAL,
+};
 use super::model::{
     ChannelState, HotlineRecord, Invite, Language, Member, Phone, Role, Settings, VouchMode,
     MAX_ADMINS, MAX_BANS, MAX_DEAUTHORIZED, MAX_HOTLINE_RECORDS, MAX_INVITES, MAX_MEMBERS,
@@ -13,12 +16,22 @@ use super::model::{
 };
 use super::{Record, VaultError};
 
-/// Version byte of the state plaintext (independent of the blob envelope's).
-pub const MODEL_VERSION: u8 = 1;
+/// Version byte of the state plaintext (independent of the blob envelope's). Version 2
+/// added the key-lifecycle fields (VAULT.md §5); version 1 is no longer read.
+pub const MODEL_VERSION: u8 = 2;
 /// Fixed header: version, flags, vouch mode, vouch level, timer, subscriber limit,
-/// next admin index, next hotline id, ban key.
-pub const MODEL_HEADER_LEN: usize = 1 + 1 + 1 + 1 + 4 + 4 + 2 + 4 + 32;
-const _: () = assert!(MODEL_HEADER_LEN == 50);
+/// next admin index, next hotline id, ban key, approval threshold, next proposal id,
+/// SK generation.
+pub const MODEL_HEADER_LEN: usize = 1 + 1 + 1 + 1 + 4 + 4 + 2 + 4 + 32 + 2 + 4 + 8;
+const _: () = assert!(MODEL_HEADER_LEN == 64);
+/// A pending admin: phone ‖ OTP id ‖ expires at (VAULT.md §12).
+pub const PENDING_ADMIN_LEN: usize = 8 + 32 + 8;
+/// A proposal's fixed part; then its vote indices, 2 bytes each (VAULT.md §14).
+pub const PROPOSAL_FIXED_LEN: usize = 4 + 1 + 8 + 2 + 2 + 8 + 8 + 2 + 2;
+const _: () = assert!(PROPOSAL_FIXED_LEN == 37);
+const VOTE_LEN: usize = 2;
+/// Sections after the header, each starting with a u32 count.
+const SECTIONS: usize = 9;
 pub const MEMBER_LEN: usize = 8 + 1 + 1 + 2;
 pub const HOTLINE_LEN: usize = 4 + 8 + 8;
 pub const INVITE_LEN: usize = 8 + 8 + 8;
@@ -38,12 +51,18 @@ impl ChannelState {
     /// Exact length of [`ChannelState::encode`]'s output.
     pub fn encoded_len(&self) -> usize {
         MODEL_HEADER_LEN
-            + 7 * COUNT_LEN
+            + SECTIONS * COUNT_LEN
             + self.members.len() * MEMBER_LEN
             + self.hotline.len() * HOTLINE_LEN
             + self.invites.len() * INVITE_LEN
             + self.bans.len() * BAN_LEN
             + self.deauthorized.len() * DEAUTH_LEN
+            + self.pending_admins.len() * PENDING_ADMIN_LEN
+            + self
+                .proposals
+                .iter()
+                .map(|p| PROPOSAL_FIXED_LEN + VOTE_LEN * (p.approvals.len() + p.rejections.len()))
+                .sum::<usize>()
             + self.signal_account.len()
             + self.protocol_store.len()
     }
@@ -68,6 +87,9 @@ impl ChannelState {
         w.put(&self.next_admin_index.to_be_bytes());
         w.put(&self.next_hotline_id.to_be_bytes());
         w.put(&self.ban_key[..]);
+        w.put(&self.approval_threshold.to_be_bytes());
+        w.put(&self.next_proposal_id.to_be_bytes());
+        w.put(&self.sk_generation.to_be_bytes());
 
         w.count(self.members.len());
         for m in &self.members {
@@ -97,6 +119,16 @@ impl ChannelState {
         w.count(self.deauthorized.len());
         for p in &self.deauthorized {
             w.put(&p.as_u64().to_be_bytes());
+        }
+        w.count(self.pending_admins.len());
+        for p in &self.pending_admins {
+            w.put(&p.phone.as_u64().to_be_bytes());
+            w.put(&p.otp_id);
+            w.put(&p.expires_at.to_be_bytes());
+        }
+        w.count(self.proposals.len());
+        for p in &self.proposals {
+            encode_proposal(&mut w, p);
         }
         w.count(self.signal_account.len());
         w.put(&self.signal_account);
@@ -134,6 +166,15 @@ impl ChannelState {
         }
         let mut ban_key = Zeroizing::new([0u8; 32]);
         ban_key.copy_from_slice(r.take(32, "ban key")?);
+        let approval_threshold = r.u16("approval threshold")?;
+        if approval_threshold == 0 || usize::from(approval_threshold) > MAX_ADMINS {
+            return Err(malformed("approval threshold"));
+        }
+        let next_proposal_id = r.u32("next proposal id")?;
+        let sk_generation = r.u64("sk generation")?;
+        if next_proposal_id == 0 || sk_generation == 0 {
+            return Err(malformed("zero counter"));
+        }
 
         let (members, subscriber_count) = decode_members(&mut r, next_admin_index)?;
         let hotline = decode_hotline(&mut r, next_hotline_id)?;
@@ -165,6 +206,9 @@ impl ChannelState {
             deauthorized.push(p);
         }
 
+        let pending_admins = decode_pending(&mut r, &members)?;
+        let proposals = decode_proposals(&mut r, next_admin_index, next_proposal_id)?;
+
         let signal_account = r.blob(MAX_SIGNAL_ACCOUNT_LEN, "signal account")?;
         let protocol_store = r.blob(MAX_PROTOCOL_STORE_LEN, "protocol store")?;
         if !r.buf.is_empty() {
@@ -189,8 +233,133 @@ impl ChannelState {
             deauthorized,
             signal_account,
             protocol_store,
+            approval_threshold,
+            next_proposal_id,
+            sk_generation,
+            pending_admins,
+            proposals,
         })
     }
+}
+
+fn encode_proposal(w: &mut Writer<'_>, p: &Proposal) {
+    let (kind, phone, index) = match &p.kind {
+        ProposalKind::Rotate => (0u8, 0u64, 0u16),
+        ProposalKind::AddAdmin(phone) => (1, phone.as_u64(), 0),
+        ProposalKind::RemoveAdmin(n) => (2, 0, *n),
+    };
+    w.put(&p.id.to_be_bytes());
+    w.put(&[kind]);
+    w.put(&phone.to_be_bytes());
+    w.put(&index.to_be_bytes());
+    w.put(&p.proposer.to_be_bytes());
+    w.put(&p.created_at.to_be_bytes());
+    w.put(&p.expires_at.to_be_bytes());
+    // Vote lists are bounded by MAX_VOTES_PER_PROPOSAL (< u16::MAX) by every mutator.
+    let na = u16::try_from(p.approvals.len()).expect("bounded vote count");
+    let nr = u16::try_from(p.rejections.len()).expect("bounded vote count");
+    w.put(&na.to_be_bytes());
+    w.put(&nr.to_be_bytes());
+    for v in p.approvals.iter().chain(&p.rejections) {
+        w.put(&v.to_be_bytes());
+    }
+}
+
+fn decode_pending(r: &mut Reader<'_>, members: &[Member]) -> Result<Vec<PendingAdmin>, VaultError> {
+    let raw = r.section(MAX_PENDING_ADMINS, PENDING_ADMIN_LEN, "pending admins")?;
+    let mut out: Vec<PendingAdmin> = Vec::with_capacity(raw.len() / PENDING_ADMIN_LEN);
+    for c in raw.chunks_exact(PENDING_ADMIN_LEN) {
+        let p = phone(&c[..8])?;
+        if out.last().is_some_and(|prev| prev.phone >= p) {
+            return Err(malformed("pending admins not strictly ascending"));
+        }
+        let is_admin = members
+            .binary_search_by(|m| m.phone.cmp(&p))
+            .is_ok_and(|i| members[i].is_admin());
+        if is_admin {
+            return Err(malformed("pending admin is already an admin"));
+        }
+        out.push(PendingAdmin {
+            phone: p,
+            otp_id: arr(&c[8..40]),
+            expires_at: u64::from_be_bytes(arr(&c[40..48])),
+        });
+    }
+    Ok(out)
+}
+
+fn decode_proposals(
+    r: &mut Reader<'_>,
+    next_admin_index: u16,
+    next_proposal_id: u32,
+) -> Result<Vec<Proposal>, VaultError> {
+    let n = usize::try_from(r.u32("proposals")?).unwrap_or(usize::MAX);
+    if n > MAX_PROPOSALS {
+        return Err(VaultError::TooLarge {
+            what: "proposals",
+            len: n,
+            max: MAX_PROPOSALS,
+        });
+    }
+    let admin_index_ok = |i: u16| i != 0 && i < next_admin_index;
+    let mut out: Vec<Proposal> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = r.take(PROPOSAL_FIXED_LEN, "proposal")?;
+        let id = u32::from_be_bytes(arr(&c[..4]));
+        if id == 0 || id >= next_proposal_id || out.last().is_some_and(|p| p.id >= id) {
+            return Err(malformed("proposal id"));
+        }
+        let raw_phone = u64::from_be_bytes(arr(&c[5..13]));
+        let index = u16::from_be_bytes(arr(&c[13..15]));
+        let kind = match (c[4], raw_phone, index) {
+            (0, 0, 0) => ProposalKind::Rotate,
+            (1, p, 0) => ProposalKind::AddAdmin(phone(&p.to_be_bytes())?),
+            (2, 0, n) if admin_index_ok(n) => ProposalKind::RemoveAdmin(n),
+            _ => return Err(malformed("proposal kind")),
+        };
+        let proposer = u16::from_be_bytes(arr(&c[15..17]));
+        let created_at = u64::from_be_bytes(arr(&c[17..25]));
+        let expires_at = u64::from_be_bytes(arr(&c[25..33]));
+        if !admin_index_ok(proposer) || expires_at <= created_at {
+            return Err(malformed("proposal proposer or lifetime"));
+        }
+        let na = usize::from(u16::from_be_bytes(arr(&c[33..35])));
+        let nr = usize::from(u16::from_be_bytes(arr(&c[35..37])));
+        if na + nr > MAX_VOTES_PER_PROPOSAL {
+            return Err(VaultError::TooLarge {
+                what: "proposal votes",
+                len: na + nr,
+                max: MAX_VOTES_PER_PROPOSAL,
+            });
+        }
+        let raw = r.take((na + nr) * VOTE_LEN, "proposal votes")?;
+        let mut votes = raw
+            .chunks_exact(VOTE_LEN)
+            .map(|v| u16::from_be_bytes(arr(v)));
+        let approvals: Vec<u16> = votes.by_ref().take(na).collect();
+        let rejections: Vec<u16> = votes.collect();
+        for list in [&approvals, &rejections] {
+            if list.iter().any(|&v| !admin_index_ok(v)) || list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(malformed("proposal votes"));
+            }
+        }
+        if approvals
+            .iter()
+            .any(|a| rejections.binary_search(a).is_ok())
+        {
+            return Err(malformed("admin both approved and rejected"));
+        }
+        out.push(Proposal {
+            id,
+            kind,
+            proposer,
+            created_at,
+            expires_at,
+            approvals,
+            rejections,
+        });
+    }
+    Ok(out)
 }
 
 fn decode_members(
@@ -326,6 +495,9 @@ impl<'a> Reader<'a> {
     }
     fn u32(&mut self, what: &'static str) -> Result<u32, VaultError> {
         Ok(u32::from_be_bytes(arr(self.take(4, what)?)))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, VaultError> {
+        Ok(u64::from_be_bytes(arr(self.take(8, what)?)))
     }
     /// A u32 count, bounded by `max`, of `rec_len`-byte records; returns their bytes.
     /// The bound and the remaining length are checked before anything is allocated.

@@ -49,6 +49,16 @@ impl Sk {
         sk
     }
 
+    /// From key bytes already in wiped memory (lifecycle unwraps, VAULT.md §11–§12).
+    pub(crate) fn from_zeroizing(bytes: Zeroizing<[u8; KEY_LEN]>) -> Sk {
+        Sk(bytes)
+    }
+
+    /// The key bytes, for the lifecycle derivations (VAULT.md §11–§14). Never log them.
+    pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
     /// KEK = HKDF-SHA256(ikm = SK, salt = channel id, info = "sealboost kek v1").
     fn kek(&self, channel_id: &ChannelId) -> Zeroizing<[u8; KEY_LEN]> {
         hkdf32(&self.0[..], &channel_id.0, KEK_INFO)

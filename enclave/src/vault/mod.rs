@@ -16,6 +16,7 @@
 mod codec;
 mod inbound;
 mod keys;
+pub mod lifecycle;
 pub mod limiter;
 pub mod model;
 pub mod names;
@@ -46,6 +47,12 @@ pub enum Record {
     Inbound,
     /// The decrypted state plaintext (channel model codec).
     Model,
+    /// The stale-key table `ch/<id>/stale` (VAULT.md §11).
+    StaleTable,
+    /// The one-time-passphrase record set `ch/<id>/otp` (VAULT.md §12).
+    OtpSet,
+    /// The SK proof verifier `ch/<id>/proof` (VAULT.md §15).
+    Verifier,
 }
 
 impl std::fmt::Display for Record {
@@ -55,6 +62,9 @@ impl std::fmt::Display for Record {
             Record::State => "state blob",
             Record::Inbound => "inbound item",
             Record::Model => "channel state",
+            Record::StaleTable => "stale-key table",
+            Record::OtpSet => "one-time passphrase set",
+            Record::Verifier => "key proof verifier",
         })
     }
 }
@@ -117,4 +127,35 @@ pub enum VaultError {
     /// The recipient public key (EK) is unusable (e.g. a low-order X25519 point).
     #[error("invalid channel public key")]
     InvalidPublicKey,
+    /// The presented key is neither the current SK nor any old SK in the stale-key table.
+    #[error("channel key not recognised")]
+    UnknownKey,
+    /// The presented old SK belongs to a generation revoked by a full re-key (VAULT.md §13):
+    /// its holder needs a one-time passphrase from another admin.
+    #[error("channel key revoked")]
+    RevokedKey,
+    /// Not a one-time passphrase in the documented format (the input is not echoed).
+    #[error("malformed one-time passphrase")]
+    InvalidOtp,
+    /// No pending one-time passphrase matches.
+    #[error("unknown one-time passphrase")]
+    OtpUnknown,
+    /// The one-time passphrase matched but its lifetime has ended.
+    #[error("one-time passphrase expired")]
+    OtpExpired,
+    /// The one-time passphrase was already redeemed.
+    #[error("one-time passphrase already used")]
+    OtpUsed,
+    /// No open proposal has this id (never made, or already enacted or discarded).
+    #[error("unknown proposal {id}")]
+    UnknownProposal { id: u32 },
+    /// This admin already voted on this proposal.
+    #[error("already voted on proposal {id}")]
+    AlreadyVoted { id: u32 },
+    /// A key-lifecycle operation that makes no sense in the current state.
+    #[error("refused: {what}")]
+    Refused { what: &'static str },
+    /// A challenge response did not prove possession of the channel key.
+    #[error("key proof failed")]
+    ProofFailed,
 }

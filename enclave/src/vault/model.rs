@@ -12,6 +12,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::lifecycle::{PendingAdmin, Proposal};
 use super::VaultError;
 
 /// Hard bound on members (admins + subscribers) the codec accepts.
@@ -311,6 +312,14 @@ pub struct ChannelState {
     pub(crate) deauthorized: Vec<Phone>,
     pub(crate) signal_account: Zeroizing<Vec<u8>>,
     pub(crate) protocol_store: Zeroizing<Vec<u8>>,
+    // Key lifecycle (VAULT.md §5 model v2, §12, §14).
+    /// Approvals a proposal needs (1 = no voting).
+    pub(crate) approval_threshold: u16,
+    pub(crate) next_proposal_id: u32,
+    /// Generation of the current SK: 1 at creation, +1 at every rotation or re-key.
+    pub(crate) sk_generation: u64,
+    pub(crate) pending_admins: Vec<PendingAdmin>,
+    pub(crate) proposals: Vec<Proposal>,
 }
 
 impl std::fmt::Debug for ChannelState {
@@ -328,6 +337,8 @@ impl Drop for ChannelState {
         self.invites.zeroize();
         self.bans.zeroize();
         self.deauthorized.zeroize();
+        self.pending_admins.zeroize();
+        self.proposals.zeroize();
     }
 }
 
@@ -370,6 +381,11 @@ impl ChannelState {
             deauthorized: Vec::new(),
             signal_account: Zeroizing::new(Vec::new()),
             protocol_store: Zeroizing::new(Vec::new()),
+            approval_threshold: 1,
+            next_proposal_id: 1,
+            sk_generation: 1,
+            pending_admins: Vec::new(),
+            proposals: Vec::new(),
         }
     }
 

@@ -28,3 +28,18 @@ pub fn state(channel_id: &ChannelId) -> Vec<u8> {
 pub fn inbound(channel_id: &ChannelId) -> Vec<u8> {
     name(channel_id, b"/inbound")
 }
+
+/// `ch/<hex id>/stale`: the stale-key table (VAULT.md §11), readable with an old SK only.
+pub fn stale_keys(channel_id: &ChannelId) -> Vec<u8> {
+    name(channel_id, b"/stale")
+}
+
+/// `ch/<hex id>/otp`: the pending one-time-passphrase records (VAULT.md §12).
+pub fn otps(channel_id: &ChannelId) -> Vec<u8> {
+    name(channel_id, b"/otp")
+}
+
+/// `ch/<hex id>/proof`: the public SK proof verifier (VAULT.md §15).
+pub fn proof_verifier(channel_id: &ChannelId) -> Vec<u8> {
+    name(channel_id, b"/proof")
+}

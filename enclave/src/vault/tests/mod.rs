@@ -1,6 +1,7 @@
 //! Vault tests. Negative tests mutate a known-good blob and assert the specific error.
 
 mod formats;
+mod lifecycle;
 mod limiter;
 mod model;
 mod props;

@@ -1,6 +1,7 @@
 //! The channel model: phone parsing, member/ban/hotline/invite rules, expiry, codec checks.
 
 use super::{channel, phone, rng};
+use crate::vault::codec::MODEL_HEADER_LEN;
 use crate::vault::model::{
     ChannelState, Language, Phone, Role, VouchMode, HOTLINE_TTL_SECS, INVITE_TTL_SECS, MAX_MEMBERS,
 };
@@ -226,7 +227,7 @@ fn malformed(what: &'static str) -> VaultError {
 }
 
 /// Offsets inside the model encoding of `channel(2, ..)` with no other records.
-const MEMBERS_AT: usize = 50 + 4;
+const MEMBERS_AT: usize = MODEL_HEADER_LEN + 4;
 
 fn two_members() -> Vec<u8> {
     let mut s = ChannelState::new(&mut rng(10));
@@ -246,10 +247,10 @@ fn codec_rejects_each_invalid_field() {
         ChannelState::decode(&b).unwrap_err()
     };
     assert_eq!(
-        case(0, 2),
+        case(0, 1),
         VaultError::UnsupportedVersion {
             record: Record::Model,
-            version: 2
+            version: 1
         }
     );
     assert_eq!(case(1, 0x03), malformed("unknown flag bits"));
@@ -295,7 +296,7 @@ fn codec_rejects_each_invalid_field() {
 #[test]
 fn codec_bounds_counts_before_allocating() {
     let mut b = two_members();
-    b[50..54].copy_from_slice(&u32::MAX.to_be_bytes());
+    b[MODEL_HEADER_LEN..MEMBERS_AT].copy_from_slice(&u32::MAX.to_be_bytes());
     assert_eq!(
         ChannelState::decode(&b).unwrap_err(),
         VaultError::TooLarge {
@@ -305,7 +306,7 @@ fn codec_bounds_counts_before_allocating() {
         }
     );
     // A count within bounds but beyond the input is truncation, not an allocation.
-    b[50..54].copy_from_slice(&max_members_u32().to_be_bytes());
+    b[MODEL_HEADER_LEN..MEMBERS_AT].copy_from_slice(&max_members_u32().to_be_bytes());
     assert_eq!(
         ChannelState::decode(&b).unwrap_err(),
         VaultError::Truncated {
@@ -321,7 +322,7 @@ fn realistic_channel_encodes_compactly() {
     // 12 B per member plus a few hundred records.
     assert_eq!(
         s.encoded_len(),
-        50 + 7 * 4 + 10_000 * 12 + 200 * 20 + 100 * 24 + 50 * 32
+        MODEL_HEADER_LEN + 9 * 4 + 10_000 * 12 + 200 * 20 + 100 * 24 + 50 * 32
     );
     assert_eq!(s.admin_count(), 500);
     let back = ChannelState::decode(&s.encode()).unwrap();
