@@ -37,7 +37,9 @@ fn main() {
         let mut acis = Vec::with_capacity(n);
         for i in 0..n {
             let e164 = format!("+1555{:07}", i + 1);
-            let s = SignalClient::register(&cfg, &e164, "1", false, 0).await.unwrap();
+            let s = SignalClient::register(&cfg, &e164, "1", false, 0)
+                .await
+                .unwrap();
             acis.push(s.account.credentials.aci);
         }
         println!("registered {n} accounts in {:.2?}", t.elapsed());
@@ -45,7 +47,10 @@ fn main() {
             .await
             .unwrap();
         let content = vec![0x0a, 0x03, b'h', b'i', b'!'];
-        for round in ["first (fetch bundles + PQXDH)", "second (established sessions)"] {
+        for round in [
+            "first (fetch bundles + PQXDH)",
+            "second (established sessions)",
+        ] {
             let t = Instant::now();
             let res = chan.send_many(&acis, &content, 1).await;
             let el = t.elapsed();

@@ -30,6 +30,8 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const PREKEY_BATCH: u32 = 100;
 /// Refill when fewer one-time keys than this remain on the service.
 pub const PREKEY_REFILL_THRESHOLD: u32 = 20;
+/// Signed prekeys (and last-resort Kyber keys) kept after a rotation, newest first.
+pub const SIGNED_PREKEYS_KEPT: usize = 2;
 /// Sender certificates are refreshed when they expire within this margin.
 pub const CERT_REFRESH_MARGIN_MS: u64 = 60 * 60 * 1000;
 
@@ -407,6 +409,39 @@ impl SignalClient {
             ec -= n_ec;
             kyber -= n_ky;
         }
+        Ok(())
+    }
+
+    /// Rotates the signed EC prekey and the last-resort Kyber key, as the apps do every few
+    /// days: new keys are stored, uploaded (`PUT /v2/keys` with `signedPreKey` and
+    /// `pqLastResortPreKey`), and then only the [`SIGNED_PREKEYS_KEPT`] newest of each are
+    /// kept, so messages already in flight to the previous keys still decrypt.
+    pub async fn rotate_signed_prekeys(&mut self) -> Result<()> {
+        let mut rng = rand::rng();
+        let identity = *self.account.store.identity_key_pair();
+        let now = Timestamp::from_epoch_millis(now_ms());
+        let sid = self.account.next_signed_id;
+        self.account.next_signed_id = sid.wrapping_add(1).max(2);
+        let spk = keys::signed_prekey(&identity, sid, now, &mut rng)?;
+        let kid = self.account.next_kyber_id;
+        self.account.next_kyber_id = kid.wrapping_add(1).max(2);
+        let kpk = keys::kyber_prekey(&identity, kid)?;
+        let req = json::SetKeysRequest {
+            signed_pre_key: Some(signed_json(&spk)?),
+            pq_last_resort_pre_key: Some(kyber_json(&kpk)?),
+            ..Default::default()
+        };
+        self.account.store.save_signed_prekey(spk)?;
+        self.account
+            .store
+            .save_kyber_pre_key_flagged(KyberPreKeyId::from(kid), kpk, true);
+        let r = self
+            .authed(Method::PUT, "/v2/keys?identity=aci", Some(to_json(&req)))
+            .await?;
+        if !r.status.is_success() {
+            return Err(status_err("rotate signed prekeys", &r));
+        }
+        self.account.store.prune_signed_prekeys(SIGNED_PREKEYS_KEPT);
         Ok(())
     }
 

@@ -317,6 +317,42 @@ impl ProtocolStore {
         Ok(())
     }
 
+    /// Keeps only the `keep` newest signed prekeys and last-resort Kyber keys (by id),
+    /// after a rotation; older ones only serve messages that were in flight.
+    pub fn prune_signed_prekeys(&mut self, keep: usize) {
+        while self.signed_prekeys.0.len() > keep {
+            self.signed_prekeys.0.pop_first();
+        }
+        let last_resort: Vec<u32> = self
+            .kyber_prekeys
+            .keys
+            .iter()
+            .filter(|(_, e)| e.last_resort)
+            .map(|(id, _)| *id)
+            .collect();
+        let drop = last_resort.len().saturating_sub(keep);
+        for id in &last_resort[..drop] {
+            self.kyber_prekeys.keys.remove(id);
+            self.kyber_prekeys
+                .used_base_keys
+                .retain(|(kid, _, _)| kid != id);
+        }
+    }
+
+    /// Number of signed prekeys held.
+    pub fn signed_prekey_count(&self) -> usize {
+        self.signed_prekeys.0.len()
+    }
+
+    /// Number of last-resort Kyber keys held.
+    pub fn last_resort_kyber_count(&self) -> usize {
+        self.kyber_prekeys
+            .keys
+            .values()
+            .filter(|e| e.last_resort)
+            .count()
+    }
+
     /// Number of one-time EC prekeys held.
     pub fn prekey_count(&self) -> usize {
         self.prekeys.0.len()

@@ -411,3 +411,28 @@ async fn phones_guess_sealed_sender_only_where_unrestricted() {
     assert_eq!(r.attempts, 1);
     expect_text(&mut b, "two").await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn signed_prekey_rotation_keeps_in_flight_messages_decryptable() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000141").await;
+    let mut b = phone(&cfg, "+15550000142").await;
+    // b's first message is built on a's current signed and last-resort keys.
+    b.send_text("+15550000141", "before rotation")
+        .await
+        .unwrap();
+    a.client.rotate_signed_prekeys().await.unwrap();
+    expect_text(&mut a, "before rotation").await;
+    // New senders get the new keys.
+    let mut c = phone(&cfg, "+15550000143").await;
+    c.send_text("+15550000141", "after rotation").await.unwrap();
+    expect_text(&mut a, "after rotation").await;
+    // Two more rotations: only the newest two of each kind remain.
+    a.client.rotate_signed_prekeys().await.unwrap();
+    a.client.rotate_signed_prekeys().await.unwrap();
+    assert_eq!(a.client.account.store.signed_prekey_count(), 2);
+    assert_eq!(a.client.account.store.last_resort_kyber_count(), 2);
+    let mut d = phone(&cfg, "+15550000144").await;
+    d.send_text("+15550000141", "after three").await.unwrap();
+    expect_text(&mut a, "after three").await;
+}
