@@ -1,0 +1,262 @@
+//! Broadcast to 10,000 subscribers, end to end with the real release binaries: host +
+//! simulated enclave + signal-sim + the admin CLI.
+//!
+//! Setup registers 10,000 accounts (with keys) on signal-sim and adds them to a channel
+//! with `sealboost channel change-members --add-subscriber` in batches of 1,000. One
+//! warm-up broadcast then establishes the 10,000 sessions (directory lookups and PQXDH
+//! bundle fetches). Each timed run is one `sealboost broadcast`, from invoking the CLI to
+//! it returning with every message accepted by the service. Goal: ≤ 2 s on 2 cores.
+//!
+//! `cargo build --release --workspace --bins && cargo bench -p sealboost-tests --bench broadcast`
+//!
+//! `BROADCAST_SUBSCRIBERS` and `BROADCAST_RUNS` override the size and the number of
+//! timed runs (for quick experiments).
+
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use sealboost_tests::signal::{bodies, phone, phone_config, receive_until, AdminCli};
+use sealboost_tests::{Sim, SimInfo, Stack, StackOpts};
+use signal_client::phone::Phone;
+
+const ADMIN: &str = "+15550001001";
+const CHANNEL: &str = "+15550009000";
+const SUBSCRIBERS: usize = 10_000;
+/// `--add-subscriber` flags per `change-members` call.
+const ADD_BATCH: usize = 1_000;
+const RUNS: usize = 5;
+const GOAL: Duration = Duration::from_secs(2);
+/// Registrations in flight at once.
+const REGISTER_CONCURRENCY: usize = 64;
+/// Subscribers kept as live phones to check that the timed broadcasts really arrive.
+const SAMPLES: usize = 3;
+
+const BINARIES: [&str; 4] = [
+    "sealboost",
+    "sealboost-host",
+    "sealboost-enclave",
+    "signal-sim",
+];
+
+fn subscriber(i: usize) -> String {
+    format!("+1556{i:07}")
+}
+
+/// Registers one subscriber account over a single connection, retrying a few times: ten
+/// thousand short-lived registrations can briefly run out of loopback ports.
+async fn register(sim: &SimInfo, number: &str) -> Phone {
+    let mut config = phone_config(sim);
+    config.max_connections = 1;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match Phone::register(&config, number, "123456", None).await {
+            Ok(p) => return p,
+            Err(e) if attempt < 5 => {
+                eprintln!("registration attempt {attempt} failed ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(e) => panic!("registration failed {attempt} times: {e}"),
+        }
+    }
+}
+
+/// target/<profile>/deps/<bench> → target/<profile>
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Peak and current resident set of a process, in MiB (from /proc/PID/status).
+fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> Option<f64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))?
+            .split_whitespace()
+            .next()?
+            .parse::<f64>()
+            .ok()
+    };
+    Some((kib("VmHWM:")? / 1024.0, kib("VmRSS:")? / 1024.0))
+}
+
+fn main() {
+    let dir = bin_dir();
+    let missing: Vec<&str> = BINARIES
+        .into_iter()
+        .filter(|b| !dir.join(b).exists())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "broadcast bench: {} missing from {}.\nBuild the release binaries first:\n    cargo build --release --workspace --bins",
+            missing.join(", "),
+            dir.display()
+        );
+        std::process::exit(2);
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("broadcast bench: running a debug build; figures are not comparable");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(
+        env_usize("BROADCAST_SUBSCRIBERS", SUBSCRIBERS),
+        env_usize("BROADCAST_RUNS", RUNS).max(1),
+    ));
+}
+
+/// `sealboost broadcast --json`: (elapsed, delivered, failed + unreachable).
+fn broadcast(stack: &Stack, admin: &AdminCli, ch: &str, text: &str) -> (Duration, u64, u64) {
+    let t = Instant::now();
+    let (code, out, err) = admin.run(&["broadcast", ch, text, "--json"]);
+    let elapsed = t.elapsed();
+    if code != 0 {
+        let log = stack.host_log();
+        for l in log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("panick"))
+            .take(40)
+        {
+            eprintln!("host log: {l}");
+        }
+        panic!("sealboost broadcast failed ({code}): {err}{out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let s = &v["stats"];
+    (
+        elapsed,
+        s["delivered"].as_u64().unwrap(),
+        s["failed"].as_u64().unwrap() + s["unreachable"].as_u64().unwrap(),
+    )
+}
+
+async fn run(n: usize, runs: usize) {
+    println!("broadcast bench: {n} subscribers, {runs} timed runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let setup = Instant::now();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(StackOpts {
+        signal: Some(sim.info.clone()),
+        ..Default::default()
+    });
+    let admin = AdminCli::new(&stack);
+    let _admin_phone = phone(&sim.info, ADMIN).await;
+    let ch = admin.channel(ADMIN, CHANNEL);
+
+    // Accounts with keys on the service. Only a few stay connected as phones.
+    let t = Instant::now();
+    let sample_at: Vec<usize> = (0..SAMPLES).map(|k| k * (n - 1) / SAMPLES.max(2)).collect();
+    let mut samples: Vec<Phone> = Vec::new();
+    let info = &sim.info;
+    for start in (0..n).step_by(REGISTER_CONCURRENCY) {
+        let end = (start + REGISTER_CONCURRENCY).min(n);
+        let chunk = join_all(
+            (start..end).map(|i| async move { (i, register(info, &subscriber(i)).await) }),
+        )
+        .await;
+        samples.extend(
+            chunk
+                .into_iter()
+                .filter(|(i, _)| sample_at.contains(i))
+                .map(|(_, p)| p),
+        );
+    }
+    let registered = t.elapsed();
+    let t = Instant::now();
+    let numbers: Vec<String> = (0..n).map(subscriber).collect();
+    for batch in numbers.chunks(ADD_BATCH) {
+        let mut args = vec!["channel", "change-members", &ch];
+        for num in batch {
+            args.push("--add-subscriber");
+            args.push(num);
+        }
+        admin.ok(&args);
+    }
+    let added = t.elapsed();
+    let setup = setup.elapsed();
+    println!(
+        "setup: {} ({} registering {n} accounts, {} adding them in batches of {ADD_BATCH})",
+        secs(setup),
+        secs(registered),
+        secs(added)
+    );
+
+    let (warm, delivered, failed) = broadcast(&stack, &admin, &ch, "Bench warm-up");
+    println!(
+        "warm-up broadcast (establishes {n} sessions): {} ({delivered} delivered, {failed} failed)",
+        secs(warm)
+    );
+    assert_eq!((delivered, failed), (n as u64, 0));
+
+    let mut times = Vec::with_capacity(runs);
+    for k in 1..=runs {
+        let (d, delivered, failed) =
+            broadcast(&stack, &admin, &ch, &format!("Bench broadcast {k}"));
+        println!(
+            "run {k}: {} ({delivered} delivered, {failed} failed)",
+            secs(d)
+        );
+        assert_eq!((delivered, failed), (n as u64, 0));
+        times.push(d);
+    }
+    let mut sorted = times.clone();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "median of {runs}: {} (min {}, max {})",
+        secs(median),
+        secs(sorted[0]),
+        secs(sorted[sorted.len() - 1])
+    );
+    println!(
+        "goal ≤ {}: {}",
+        secs(GOAL),
+        if median <= GOAL { "MET" } else { "MISSED" }
+    );
+    for pid in stack.enclave_pids() {
+        match rss_mib(pid) {
+            Some((peak, now)) => {
+                println!("enclave pid {pid}: peak RSS {peak:.1} MiB (now {now:.1} MiB)");
+            }
+            None => println!("enclave pid {pid}: /proc status unreadable"),
+        }
+    }
+
+    // The sampled subscribers really get every timed broadcast, bare.
+    for p in &mut samples {
+        let want: Vec<String> = (1..=runs).map(|k| format!("Bench broadcast {k}")).collect();
+        let got = receive_until(p, Duration::from_secs(30), |m| {
+            let b = bodies(m);
+            want.iter().all(|w| b.contains(w))
+        })
+        .await;
+        let b = bodies(&got);
+        assert!(want.iter().all(|w| b.contains(w)), "{b:?}");
+    }
+    println!(
+        "{} sampled subscribers decrypted every timed broadcast",
+        samples.len()
+    );
+}
