@@ -7,10 +7,10 @@
 use std::time::SystemTime;
 
 use libsignal_protocol::{
-    message_decrypt_prekey, message_decrypt_signal, message_encrypt, process_prekey_bundle,
-    sealed_sender_decrypt_to_usmc, sealed_sender_encrypt, Aci, CiphertextMessage,
-    CiphertextMessageType, DeviceId, PreKeyBundle, PreKeySignalMessage, ProtocolAddress, PublicKey,
-    SenderCertificate, SignalMessage, SignalProtocolError, Timestamp,
+    group_decrypt, message_decrypt_prekey, message_decrypt_signal, message_encrypt,
+    process_prekey_bundle, sealed_sender_decrypt_to_usmc, sealed_sender_encrypt, Aci,
+    CiphertextMessage, CiphertextMessageType, DeviceId, PreKeyBundle, PreKeySignalMessage,
+    ProtocolAddress, PublicKey, SenderCertificate, SignalMessage, SignalProtocolError, Timestamp,
 };
 use rand::{CryptoRng, Rng};
 use zeroize::Zeroizing;
@@ -300,6 +300,11 @@ pub async fn decrypt<R: Rng + CryptoRng>(
                 rng,
             )
             .await?
+        }
+        // Multi-recipient sealed sender carries a sender-key message; its key came
+        // earlier in a 1:1 `senderKeyDistributionMessage`.
+        CiphertextMessageType::SenderKey if sealed => {
+            group_decrypt(&body, &mut store.sender_keys, &address).await?
         }
         _ => {
             return Err(Error::BadEnvelope {

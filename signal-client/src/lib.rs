@@ -24,6 +24,7 @@ mod codec;
 pub mod error;
 pub mod fanout;
 pub mod keys;
+pub mod multi;
 pub mod phone;
 pub mod service;
 pub mod store;

@@ -675,11 +675,11 @@ impl SignalClient {
         results
     }
 
-    fn http_parallelism(&self) -> usize {
+    pub(crate) fn http_parallelism(&self) -> usize {
         self.parallelism
     }
 
-    fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
+    pub(crate) fn uak_for(&self, to: &Aci) -> Option<[u8; 16]> {
         let known = self.account.store.recipient(to).and_then(|r| r.uak);
         known.or_else(|| {
             (self.try_unrestricted && !self.restricted.contains(to)).then(|| {
@@ -866,6 +866,17 @@ pub async fn decrypt_envelope(
     let content = signal_api::decode_content(&d.content).map_err(|_| Error::BadContent {
         reason: "undecodable content",
     })?;
+    if let Some(skdm) = content.sender_key_distribution_message.as_deref() {
+        // The sender's key for later multi-recipient messages (SPEC §7).
+        let skdm = libsignal_protocol::SenderKeyDistributionMessage::try_from(skdm)?;
+        let from = ProtocolAddress::new(d.sender.service_id_string(), d.sender_device);
+        libsignal_protocol::process_sender_key_distribution_message(
+            &from,
+            &skdm,
+            &mut account.store.sender_keys,
+        )
+        .await?;
+    }
     if let Some(pk) = content
         .data_message
         .as_ref()

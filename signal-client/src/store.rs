@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use libsignal_protocol::{
     Aci, DeviceId, Direction, GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair,
     IdentityKeyStore, KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore, PreKeyId, PreKeyRecord,
-    PreKeyStore, ProtocolAddress, PublicKey, SessionRecord, SessionStore, SignalProtocolError,
-    SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
+    PreKeyStore, ProtocolAddress, PublicKey, SenderKeyRecord, SenderKeyStore, SessionRecord,
+    SessionStore, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -54,6 +54,12 @@ pub const MAX_E164_LEN: usize = 16;
 pub const PROFILE_KEY_LEN: usize = 32;
 /// An unidentified-access key.
 pub const UAK_LEN: usize = 16;
+/// Bound on sender-key records (one per sender device and distribution id).
+pub const MAX_SENDER_KEYS: usize = 1_000_000;
+/// Bound on a serialized sender-key record.
+pub const MAX_SENDER_KEY_RECORD_LEN: usize = 64 * 1024;
+/// Bound on remembered (distribution id, recipient device) sender-key distributions.
+pub const MAX_SKDM_SHARED: usize = 1_000_000;
 /// Bound on the number of unreported identity changes held between `take_identity_changes`.
 pub const MAX_PENDING_IDENTITY_CHANGES: usize = 100_000;
 
@@ -195,6 +201,11 @@ pub struct Sessions {
     count: usize,
 }
 
+/// Sender keys by (sender name, device, distribution id) (libsignal's `SenderKeyStore`),
+/// for multi-recipient sealed sender.
+#[derive(Default)]
+pub struct SenderKeys(BTreeMap<(String, u8, [u8; 16]), SenderKeyRecord>);
+
 macro_rules! redacted_debug {
     ($($t:ty),*) => {$(
         impl std::fmt::Debug for $t {
@@ -204,7 +215,14 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(Identities, PreKeys, SignedPreKeys, KyberPreKeys, Sessions);
+redacted_debug!(
+    Identities,
+    PreKeys,
+    SignedPreKeys,
+    KyberPreKeys,
+    Sessions,
+    SenderKeys
+);
 
 /// The protocol store: our identity, prekeys, remote identities, sessions, recipients.
 /// Its parts are public so libsignal functions can borrow several of them at once.
@@ -219,6 +237,10 @@ pub struct ProtocolStore {
     pub kyber_prekeys: KyberPreKeys,
     /// Sessions.
     pub sessions: Sessions,
+    /// Sender keys (ours and other senders').
+    pub sender_keys: SenderKeys,
+    /// (distribution id, recipient ACI, device) that hold our sender key.
+    skdm_shared: BTreeSet<([u8; 16], [u8; 16], u8)>,
     recipients: BTreeMap<[u8; 16], Recipient>,
     by_e164: HashMap<String, [u8; 16]>,
 }
@@ -250,6 +272,8 @@ impl ProtocolStore {
             signed_prekeys: SignedPreKeys::default(),
             kyber_prekeys: KyberPreKeys::default(),
             sessions: Sessions::default(),
+            sender_keys: SenderKeys::default(),
+            skdm_shared: BTreeSet::new(),
             recipients: BTreeMap::new(),
             by_e164: HashMap::new(),
         }
@@ -337,6 +361,32 @@ impl ProtocolStore {
                 .used_base_keys
                 .retain(|(kid, _, _)| kid != id);
         }
+    }
+
+    /// Whether `aci`'s `device` already holds our sender key for `distribution_id`.
+    pub fn has_sender_key(&self, distribution_id: [u8; 16], aci: &Aci, device: DeviceId) -> bool {
+        self.skdm_shared
+            .contains(&(distribution_id, aci_key(aci), u8::from(device)))
+    }
+
+    /// Records that `aci`'s `device` received our sender key for `distribution_id`.
+    pub fn mark_sender_key_shared(
+        &mut self,
+        distribution_id: [u8; 16],
+        aci: &Aci,
+        device: DeviceId,
+    ) {
+        if self.skdm_shared.len() < MAX_SKDM_SHARED {
+            self.skdm_shared
+                .insert((distribution_id, aci_key(aci), u8::from(device)));
+        }
+    }
+
+    /// Forgets every device of `aci` for `distribution_id` (its sessions changed, so the
+    /// sender key must be shared again).
+    pub fn forget_sender_key_shared(&mut self, aci: &Aci) {
+        let k = aci_key(aci);
+        self.skdm_shared.retain(|(_, a, _)| *a != k);
     }
 
     /// Number of signed prekeys held.
@@ -607,6 +657,40 @@ impl SessionStore for Sessions {
     }
 }
 
+#[async_trait(?Send)]
+impl SenderKeyStore for SenderKeys {
+    async fn store_sender_key(
+        &mut self,
+        sender: &ProtocolAddress,
+        distribution_id: uuid::Uuid,
+        record: &SenderKeyRecord,
+    ) -> SResult<()> {
+        self.0.insert(
+            (
+                sender.name().to_owned(),
+                u8::from(sender.device_id()),
+                *distribution_id.as_bytes(),
+            ),
+            record.clone(),
+        );
+        Ok(())
+    }
+    async fn load_sender_key(
+        &mut self,
+        sender: &ProtocolAddress,
+        distribution_id: uuid::Uuid,
+    ) -> SResult<Option<SenderKeyRecord>> {
+        Ok(self
+            .0
+            .get(&(
+                sender.name().to_owned(),
+                u8::from(sender.device_id()),
+                *distribution_id.as_bytes(),
+            ))
+            .cloned())
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Encoding (SPEC.md §1)
 
@@ -723,6 +807,24 @@ impl ProtocolStore {
             if let Some(t) = r.expire_timer {
                 w.u32(t);
             }
+        }
+        w.count("sender keys", self.sender_keys.0.len(), MAX_SENDER_KEYS)?;
+        for ((name, dev, dist), rec) in &self.sender_keys.0 {
+            w.bytes8("address name", name.as_bytes(), MAX_NAME_LEN)?;
+            w.u8(*dev);
+            w.raw(dist);
+            let b = Zeroizing::new(rec.serialize()?);
+            w.bytes32("sender key record", &b, MAX_SENDER_KEY_RECORD_LEN)?;
+        }
+        w.count(
+            "sender keys shared",
+            self.skdm_shared.len(),
+            MAX_SKDM_SHARED,
+        )?;
+        for (dist, aci, dev) in &self.skdm_shared {
+            w.raw(dist);
+            w.raw(aci);
+            w.u8(*dev);
         }
         Ok(())
     }
@@ -860,6 +962,30 @@ impl ProtocolStore {
             }
             if s.recipients.insert(aci, rec).is_some() {
                 return Err(Error::Duplicate { what: "recipient" });
+            }
+        }
+        let n = r.count("sender keys", MAX_SENDER_KEYS, 1 + 1 + 16 + 4)?;
+        for _ in 0..n {
+            let name = read_name(r)?;
+            let dev = r.u8("device id")?;
+            DeviceId::try_from(dev).map_err(|_| Error::Corrupt { what: "device id" })?;
+            let dist = r.array::<16>("distribution id")?;
+            let b = r.bytes32("sender key record", MAX_SENDER_KEY_RECORD_LEN)?;
+            let rec = SenderKeyRecord::deserialize(b).map_err(corrupt("sender key record"))?;
+            if s.sender_keys.0.insert((name, dev, dist), rec).is_some() {
+                return Err(Error::Duplicate { what: "sender key" });
+            }
+        }
+        let n = r.count("sender keys shared", MAX_SKDM_SHARED, 33)?;
+        for _ in 0..n {
+            let dist = r.array::<16>("sender key shared")?;
+            let aci = r.array::<16>("sender key shared")?;
+            let dev = r.u8("sender key shared")?;
+            DeviceId::try_from(dev).map_err(|_| Error::Corrupt { what: "device id" })?;
+            if !s.skdm_shared.insert((dist, aci, dev)) {
+                return Err(Error::Duplicate {
+                    what: "sender key shared",
+                });
             }
         }
         Ok(s)

@@ -280,7 +280,10 @@ impl HttpClient {
             for (k, v) in headers {
                 b = b.header(*k, *v);
             }
-            if has_body {
+            let typed = headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+            if has_body && !typed {
                 b = b.header(hyper::header::CONTENT_TYPE, "application/json");
             }
             let req = b.body(Full::new(body.clone())).map_err(|_| Error::Http {

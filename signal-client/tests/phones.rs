@@ -436,3 +436,63 @@ async fn signed_prekey_rotation_keeps_in_flight_messages_decryptable() {
     d.send_text("+15550000141", "after three").await.unwrap();
     expect_text(&mut a, "after three").await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn multi_recipient_sealed_sender_broadcast() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut chan = signal_client::SignalClient::register(&cfg, "+15550000150", "1", true, 5)
+        .await
+        .unwrap();
+    let mut subs = Vec::new();
+    for i in 1..=3 {
+        let mut p = phone(&cfg, &format!("+1555000015{i}")).await;
+        p.send_text("+15550000150", "JOIN").await.unwrap();
+        subs.push(p);
+    }
+    // The channel learns each subscriber's profile key (and so access key) from JOIN.
+    let mut rx = signal_client::ws::Receiver::new(
+        chan.http().clone(),
+        chan.account.credentials.basic_auth(),
+    );
+    let mut acis = Vec::new();
+    while acis.len() < 3 {
+        if let Event::Envelope { id, envelope } = rx.next().await.unwrap() {
+            acis.push(chan.decrypt(&envelope).await.unwrap().sender);
+            rx.ack(id).await.unwrap();
+        }
+    }
+    let dist = [0x42; 16];
+    let content = |t: &str| {
+        prost::Message::encode_to_vec(&signal_api::Content {
+            data_message: Some(signal_api::DataMessage {
+                body: Some(t.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    };
+    let r = chan
+        .send_multi_recipient(dist, &acis, &content("broadcast 1"), 11)
+        .await
+        .unwrap();
+    assert_eq!(r.sealed_v2, 3);
+    assert_eq!(r.keys_distributed, 3);
+    assert!(r.individually.is_empty());
+    let r = chan
+        .send_multi_recipient(dist, &acis, &content("broadcast 2"), 12)
+        .await
+        .unwrap();
+    assert_eq!((r.sealed_v2, r.keys_distributed, r.attempts), (3, 0, 1));
+    for s in &mut subs {
+        let m = expect_text(s, "broadcast 1").await;
+        assert!(m.sealed_sender);
+        assert_eq!(m.from_e164.as_deref(), Some("+15550000150"));
+        expect_text(s, "broadcast 2").await;
+    }
+    // The sender-key state survives the store encoding.
+    let enc = chan.account.encode().unwrap();
+    let back = signal_client::Account::decode(&enc).unwrap();
+    assert!(back
+        .store
+        .has_sender_key(dist, &acis[0], DeviceId::try_from(1u8).unwrap()));
+}
