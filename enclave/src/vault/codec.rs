@@ -206,7 +206,7 @@ impl ChannelState {
             deauthorized.push(p);
         }
 
-        let pending_admins = decode_pending(&mut r, &members)?;
+        let pending_admins = decode_pending(&mut r)?;
         let proposals = decode_proposals(&mut r, next_admin_index, next_proposal_id)?;
 
         let signal_account = r.blob(MAX_SIGNAL_ACCOUNT_LEN, "signal account")?;
@@ -265,7 +265,7 @@ fn encode_proposal(w: &mut Writer<'_>, p: &Proposal) {
     }
 }
 
-fn decode_pending(r: &mut Reader<'_>, members: &[Member]) -> Result<Vec<PendingAdmin>, VaultError> {
+fn decode_pending(r: &mut Reader<'_>) -> Result<Vec<PendingAdmin>, VaultError> {
     let raw = r.section(MAX_PENDING_ADMINS, PENDING_ADMIN_LEN, "pending admins")?;
     let mut out: Vec<PendingAdmin> = Vec::with_capacity(raw.len() / PENDING_ADMIN_LEN);
     for c in raw.chunks_exact(PENDING_ADMIN_LEN) {
@@ -273,12 +273,8 @@ fn decode_pending(r: &mut Reader<'_>, members: &[Member]) -> Result<Vec<PendingA
         if out.last().is_some_and(|prev| prev.phone >= p) {
             return Err(malformed("pending admins not strictly ascending"));
         }
-        let is_admin = members
-            .binary_search_by(|m| m.phone.cmp(&p))
-            .is_ok_and(|i| members[i].is_admin());
-        if is_admin {
-            return Err(malformed("pending admin is already an admin"));
-        }
+        // A pending admin may meanwhile have become an admin another way (an ADD command):
+        // `complete_admin` then just clears the record, so this is not an error.
         out.push(PendingAdmin {
             phone: p,
             otp_id: arr(&c[8..40]),

@@ -505,7 +505,8 @@ pub fn invite_admin<R: RngCore + CryptoRng>(
 }
 
 /// Finishes adding an admin once their OTP was redeemed (the enclave then holds SK and has
-/// unlocked the state): the pending admin becomes `ADMIN n` (a subscriber is promoted).
+/// unlocked the state): the pending admin becomes `ADMIN n` (a subscriber is promoted; an
+/// admin already keeps their n).
 /// Returns n. `OtpUnknown` if no pending admin has this OTP, `OtpExpired` if it lapsed.
 pub fn complete_admin(
     channel_id: &ChannelId,
@@ -525,6 +526,10 @@ pub fn complete_admin(
     }
     let pending = state.pending_admins.remove(i);
     let phone = pending.phone.duplicate();
+    if let Some(n) = state.member(&phone).and_then(|m| m.admin_index()) {
+        // Made admin meanwhile (an ADD command): nothing left to do.
+        return Ok(n);
+    }
     if state.member(&phone).is_some() {
         state.promote_to_admin(&phone)
     } else {

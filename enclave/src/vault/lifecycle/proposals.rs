@@ -236,7 +236,13 @@ impl ChannelState {
             return Ok(Outcome::Discarded(DiscardReason::Expired));
         }
         let n = self.voter_index(voter)?;
+        let voters = self.voters();
         let p = &mut self.proposals[i];
+        // Votes of admins who left no longer count; dropping them keeps every vote list
+        // within MAX_VOTES_PER_PROPOSAL (at most one per current admin) however long the
+        // proposal lives.
+        p.approvals.retain(|v| voters.binary_search(v).is_ok());
+        p.rejections.retain(|v| voters.binary_search(v).is_ok());
         if p.approvals.binary_search(&n).is_ok() || p.rejections.binary_search(&n).is_ok() {
             return Err(VaultError::AlreadyVoted { id });
         }

@@ -161,12 +161,12 @@ impl StaleTable {
         Ok((entry.to_generation, Sk::from_zeroizing(next)))
     }
 
-    /// Appends an entry for generation `from`. Entries at or above `from` are leftovers of
-    /// an interrupted rotation whose state never landed (the sealed state's generation is
-    /// authoritative) and are replaced; at the bound the oldest entry is dropped.
+    /// Appends an entry for generation `from`. Entries at or above `from`, or for the same
+    /// old key, are leftovers of an interrupted rotation (VAULT.md §16; the sealed state's
+    /// generation is authoritative) and are replaced; at the bound the oldest is dropped.
     fn push(&mut self, entry: StaleEntry) {
         self.entries
-            .retain(|e| e.from_generation < entry.from_generation);
+            .retain(|e| e.from_generation < entry.from_generation && e.id != entry.id);
         if self.entries.len() >= MAX_STALE_ENTRIES {
             self.entries.remove(0);
         }

@@ -242,6 +242,32 @@ fn interrupted_rotation_is_replaced_and_the_table_is_bounded() {
     let (_, next) = c.table.lookup(&sk0).unwrap();
     assert!(same(&next, &c.sk));
 
+    // A rotation interrupted after the state write (generation advanced, key record not
+    // rewritten): the retry from the same key replaces the entry instead of duplicating it.
+    let before = copy(&c.sk);
+    let mut ahead = ChannelState::decode(&c.state.encode()).unwrap();
+    let lost_sk = Sk::generate(&mut c.r);
+    rotate(
+        &c.id,
+        &mut ahead,
+        &c.record,
+        &c.dk,
+        &c.sk,
+        &lost_sk,
+        &mut c.table,
+        &mut c.r,
+    )
+    .unwrap();
+    c.state = ahead;
+    c.rotate();
+    let table = StaleTable::decode(&c.table.encode()).unwrap();
+    assert_eq!(table.entries().len(), 2);
+    assert!(same(&table.lookup(&before).unwrap().1, &c.sk));
+    assert!(same(
+        &catch_up(&c.record, &table, copy(&sk0)).unwrap().sk,
+        &c.sk
+    ));
+
     for _ in 0..MAX_STALE_ENTRIES + 4 {
         c.rotate();
     }
@@ -1055,4 +1081,30 @@ fn model_v2_fields_round_trip_and_are_validated() {
             "cut {cut}"
         );
     }
+}
+
+#[test]
+fn a_pending_admin_added_meanwhile_by_command_still_seals_and_completes() {
+    let mut c = setup(1, 0, 25);
+    let p = phone(30);
+    let otp = invite_admin(
+        &c.id,
+        &mut c.state,
+        &mut c.otps,
+        &c.sk,
+        p.duplicate(),
+        NOW,
+        DAY,
+        &mut c.r,
+    )
+    .unwrap();
+    // ADD +number through the relay, which knows nothing of pending records.
+    let n = c
+        .state
+        .add_member(p.duplicate(), Role::Admin, Language::En)
+        .unwrap()
+        .unwrap();
+    let mut s = ChannelState::decode(&c.state.encode()).unwrap();
+    assert_eq!(complete_admin(&c.id, &mut s, &otp, NOW + 1).unwrap(), n);
+    assert!(s.pending_admins().is_empty());
 }

@@ -2,6 +2,7 @@
 
 mod formats;
 mod lifecycle;
+mod lifecycle_props;
 mod limiter;
 mod model;
 mod props;
