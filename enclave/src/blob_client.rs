@@ -65,6 +65,11 @@ impl BlobClient {
 
     /// Sends one request and returns the host's answer. Host-side errors
     /// (`BlobResponse::Error`) become [`BlobError::Host`].
+    /// [`BlobClient::call`] with an owned request (for many calls in flight at once).
+    pub async fn call_owned(&self, req: BlobRequest) -> Result<BlobResponse, BlobError> {
+        self.call(&req).await
+    }
+
     pub async fn call(&self, req: &BlobRequest) -> Result<BlobResponse, BlobError> {
         let body = req.encode().map_err(BlobError::Invalid)?;
         // A pooled connection may have been closed by the host meanwhile. Writing to it can

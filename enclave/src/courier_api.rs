@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::api::{error, json, read_json, Body};
 use crate::channel_api::{channel_error, now_secs, parse_id, parse_sk};
 use crate::channels::{ChannelError, Unlock};
+use crate::courier::chunks::{self, ChunkTable};
 use crate::courier::live::SealTo;
 use crate::courier::process::{self, Batch, Stats};
 use crate::courier::slot::SignalSlot;
@@ -52,6 +53,13 @@ fn courier_error(e: &CourierError) -> Response<Body> {
         CourierError::NoAccount => error(StatusCode::CONFLICT, "no_signal_account"),
         CourierError::AlreadyRegistered => error(StatusCode::CONFLICT, "already_registered"),
         CourierError::Signal(_) => error(StatusCode::BAD_GATEWAY, "signal_failed"),
+        // The host lost, replaced or rolled back a chunk of the account record.
+        CourierError::Chunk(
+            chunks::ChunkError::Missing { .. }
+            | chunks::ChunkError::Digest { .. }
+            | chunks::ChunkError::Corrupt { .. }
+            | chunks::ChunkError::Table(_),
+        ) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
@@ -168,19 +176,42 @@ async fn register(
         .worker
         .run(move || process::register(config, number, code))
         .await??;
-    state.set_protocol_store(account)?;
+    let table = chunks::store(&enclave.blobs, id, opened.dk(), 1, &account)
+        .await
+        .map_err(CourierError::from)?;
+    state.set_protocol_store(Zeroizing::new(table.encode()))?;
     state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
     let seal = SealTo {
         id: *id,
         ek: *opened.dk().ek_public(),
         key_epoch: opened.dk().key_epoch(),
     };
-    let epoch = enclave
-        .channels
-        .commit(&enclave.blobs, opened, state)
-        .await?;
+    let epoch = commit(enclave, opened, state, id, table.generation, None).await?;
     courier.live.ensure(courier, credentials, seal).await;
     Ok(json!({ "epoch": epoch, "registered": true }))
+}
+
+/// Commits `state` (which points at chunk generation `new`), then deletes the other
+/// generations. If the commit fails, the new generation is deleted and `old` kept.
+async fn commit(
+    enclave: &Enclave,
+    opened: crate::channels::Opened,
+    state: crate::vault::model::ChannelState,
+    id: &ChannelId,
+    new: u64,
+    old: Option<u64>,
+) -> Result<u64, Failure> {
+    match enclave.channels.commit(&enclave.blobs, opened, state).await {
+        Ok(epoch) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(new)).await;
+            Ok(epoch)
+        }
+        Err(e) => {
+            // `old` (if any) is what the stored state still points at.
+            chunks::collect_garbage(&enclave.blobs, id, old).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Reads up to [`MAX_BATCH_ITEMS`] items from `from` on. Returns them and the next cursor.
@@ -264,6 +295,12 @@ async fn unlock_run(
     let slot = SignalSlot::decode(state.signal_account())
         .map_err(CourierError::from)?
         .ok_or(CourierError::NoAccount)?;
+    let table = ChunkTable::decode(state.protocol_store())
+        .map_err(CourierError::from)?
+        .ok_or(CourierError::NoAccount)?;
+    let account = chunks::load(&enclave.blobs, id, opened.dk(), &table)
+        .await
+        .map_err(CourierError::from)?;
     let (raw, next) = read_queue(enclave, id, slot.inbound_next).await?;
     let mut items = Vec::with_capacity(raw.len());
     let mut unopenable = 0usize;
@@ -280,6 +317,7 @@ async fn unlock_run(
     let config = courier.config.clone();
     let batch = Batch {
         state,
+        account,
         items,
         command,
         viewer: admin,
@@ -291,15 +329,31 @@ async fn unlock_run(
         .await??;
     let mut state = outcome.state;
     state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
+    let generation = table.generation + 1;
+    let new_table = chunks::store(
+        &enclave.blobs,
+        id,
+        opened.dk(),
+        generation,
+        &outcome.account,
+    )
+    .await
+    .map_err(CourierError::from)?;
+    state.set_protocol_store(Zeroizing::new(new_table.encode()))?;
     let seal = SealTo {
         id: *id,
         ek: *opened.dk().ek_public(),
         key_epoch: opened.dk().key_epoch(),
     };
-    let epoch = enclave
-        .channels
-        .commit(&enclave.blobs, opened, state)
-        .await?;
+    let epoch = commit(
+        enclave,
+        opened,
+        state,
+        id,
+        generation,
+        Some(table.generation),
+    )
+    .await?;
     // The cursor is committed: trimming is only housekeeping now.
     if let Err(e) = enclave
         .blobs
@@ -313,6 +367,7 @@ async fn unlock_run(
     }
     if outcome.destroy {
         crate::channels::destroy(&enclave.blobs, id).await?;
+        chunks::collect_garbage(&enclave.blobs, id, None).await;
         courier.live.stop(id);
     } else {
         courier

@@ -136,3 +136,71 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     assert!(log.contains("does not open"), "{log}");
     assert!(!log.contains("not a protobuf"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rolled_back_account_chunk_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(StackOpts {
+        signal: Some(sim.info.clone()),
+        ..Default::default()
+    });
+    let admin = AdminCli::new(&stack);
+    let ch = admin.channel(ADMIN, CHANNEL);
+    let list = || async {
+        let r = blob_call(
+            &stack,
+            BlobRequest::List {
+                prefix: format!("ch/{ch}/ps/").into_bytes(),
+                limit: 100,
+            },
+        )
+        .await;
+        let BlobResponse::Names { names } = r else {
+            panic!("{r:?}")
+        };
+        names
+    };
+    // Registration wrote generation 1; the hostile host keeps a copy of its chunk.
+    let before = list().await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let (old_name, _) = &before[0];
+    assert!(old_name.ends_with(b"/ps/1/0"));
+    let BlobResponse::Blob { data: old, .. } = blob_call(
+        &stack,
+        BlobRequest::Get {
+            name: old_name.clone(),
+        },
+    )
+    .await
+    else {
+        panic!("no chunk")
+    };
+    admin.mailbox(&ch);
+    let after = list().await;
+    assert_eq!(after.len(), 1, "old generation collected: {after:?}");
+    let (new_name, version) = after[0].clone();
+    assert!(new_name.ends_with(b"/ps/2/0"));
+    // Serve the old chunk under the new name.
+    blob_call(
+        &stack,
+        BlobRequest::Delete {
+            name: new_name.clone(),
+            expected: version,
+        },
+    )
+    .await;
+    let r = blob_call(
+        &stack,
+        BlobRequest::Put {
+            name: new_name,
+            expected: 0,
+            data: old,
+        },
+    )
+    .await;
+    assert!(matches!(r, BlobResponse::Written { .. }), "{r:?}");
+    let (code, out, err) = admin.run(&["mailbox", &ch, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("integrity_failure"), "{out}{err}");
+}

@@ -12,6 +12,7 @@
 //! dedicated thread ([`Worker`]) with a current-thread runtime; the rest of the enclave
 //! hands it owned inputs and gets owned results back.
 
+pub mod chunks;
 pub mod live;
 pub mod process;
 pub mod slot;
@@ -51,6 +52,8 @@ pub enum CourierError {
     Config(&'static str),
     #[error("vault: {0}")]
     Vault(crate::vault::VaultError),
+    #[error("account chunks: {0}")]
+    Chunk(#[from] chunks::ChunkError),
 }
 
 /// Where the Signal service is and how to recognise it. In simulation the roots come from

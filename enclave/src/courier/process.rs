@@ -28,6 +28,8 @@ const MAX_EFFECT_ROUNDS: usize = 3;
 #[derive(Debug)]
 pub struct Batch {
     pub state: ChannelState,
+    /// The signal-client account record (from the chunks, COURIER.md §2.1).
+    pub account: Zeroizing<Vec<u8>>,
     /// Opened inbound items: raw Signal envelopes, oldest first.
     pub items: Vec<Zeroizing<Vec<u8>>>,
     /// An admin's command from the CLI (sender, text), run after the queue.
@@ -58,6 +60,8 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct Outcome {
     pub state: ChannelState,
+    /// The updated account record (to be written as a new chunk generation).
+    pub account: Zeroizing<Vec<u8>>,
     /// Texts addressed to the viewer (CLI output).
     pub texts: Vec<Zeroizing<String>>,
     pub stats: Stats,
@@ -92,15 +96,13 @@ pub async fn register(
 pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, CourierError> {
     let Batch {
         mut state,
+        account,
         items,
         command,
         viewer,
         now_secs,
     } = batch;
-    if state.protocol_store().is_empty() {
-        return Err(CourierError::NoAccount);
-    }
-    let account = Account::decode(state.protocol_store())?;
+    let account = Account::decode(&account)?;
     let mut client = SignalClient::new(&config, account);
     let mut stats = Stats::default();
     let mut effects = Vec::new();
@@ -146,12 +148,10 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         tracing::warn!(error = %e, "prekey refill failed; retried at the next unlock");
     }
     let encoded = client.account.encode()?;
-    state
-        .set_protocol_store(encoded)
-        .map_err(CourierError::Vault)?;
     let Account { credentials, .. } = client.account;
     Ok(Outcome {
         state,
+        account: encoded,
         texts,
         stats,
         destroy,
