@@ -10,6 +10,9 @@
 //! EK = X25519 public of DK ──HPKE base mode──▶ inbound queue items (written while locked)
 //! ```
 //!
+//! Key lifecycle (rotation with stale-key catch-up, one-time-passphrase onboarding, full
+//! re-key, proposals and voting, proof of SK possession): [`lifecycle`], VAULT.md §11–§17.
+//!
 //! Everything here is synchronous, allocation-bounded and panic-free on untrusted input; the
 //! clock and the randomness are parameters.
 
