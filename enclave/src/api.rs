@@ -122,6 +122,9 @@ pub async fn route(
                 (&Method::POST, "signal/register" | "mailbox" | "command") => {
                     crate::courier_api::route(enclave, &id, &op, req).await
                 }
+                (&Method::POST, op) if crate::lifecycle_api::ROUTES.contains(&op) => {
+                    crate::lifecycle_api::route(enclave, &id, op, req).await
+                }
                 _ => error(StatusCode::NOT_FOUND, "not_found"),
             }
         }

@@ -292,6 +292,48 @@ impl Channels {
         }
     }
 
+    /// Holds this enclave's lock on `id` (key-lifecycle routes that work without an unlock,
+    /// e.g. redeeming a one-time passphrase, VAULT.md §12).
+    pub async fn lock(&self, id: &ChannelId) -> tokio::sync::OwnedMutexGuard<()> {
+        self.channel_lock(id).lock_owned().await
+    }
+
+    /// The wrong-SK limiter, for stale-key catch-up (VAULT.md §11: an unknown key is a
+    /// failure, a successful catch-up a success).
+    pub fn limiter_check(&self, id: &ChannelId, now_secs: u64) -> Result<(), ChannelError> {
+        Ok(self.limiter().check(id, now_secs)?)
+    }
+    pub fn limiter_failure(&self, id: &ChannelId, now_secs: u64) {
+        self.limiter().record_failure(id, now_secs);
+    }
+    pub fn limiter_success(&self, id: &ChannelId) {
+        self.limiter().record_success(id);
+    }
+
+    /// Like [`Channels::commit`], for a state the caller sealed itself (a re-key seals under
+    /// the new epoch's DK, VAULT.md §13): one compare-and-swap against the version
+    /// [`Channels::open`] read. Returns the sealed epoch the caller passes back.
+    pub async fn commit_sealed(
+        &self,
+        blobs: &BlobClient,
+        opened: Opened,
+        sealed: Vec<u8>,
+        epoch: u64,
+    ) -> Result<u64, ChannelError> {
+        match blobs
+            .call(&BlobRequest::Put {
+                name: names::state(&opened.id),
+                expected: opened.version,
+                data: sealed,
+            })
+            .await?
+        {
+            BlobResponse::Written { .. } => Ok(epoch),
+            BlobResponse::Conflict { .. } => Err(ChannelError::Conflict),
+            other => Err(unexpected("put state", &other)),
+        }
+    }
+
     fn channel_lock(&self, id: &ChannelId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds so the table stays as small as the set of busy channels.

@@ -339,3 +339,28 @@ async fn deliver(
     }
     destroy
 }
+
+/// Sends `effects` (key-lifecycle notices and one-time passphrases, VAULT.md §12–§13) from
+/// the channel's number, without touching the inbound queue. Returns the updated account,
+/// the stats and the service credential, like [`run`].
+pub async fn send(
+    config: ServiceConfig,
+    mut state: ChannelState,
+    account: Zeroizing<Vec<u8>>,
+    effects: Vec<Effect>,
+) -> Result<Outcome, CourierError> {
+    let account = Account::decode(&account)?;
+    let mut client = SignalClient::new(&config, account);
+    let mut stats = Stats::default();
+    let destroy = deliver(&mut client, &mut state, effects, &mut stats).await;
+    let encoded = client.account.encode()?;
+    let Account { credentials, .. } = client.account;
+    Ok(Outcome {
+        state,
+        account: encoded,
+        texts: Vec::new(),
+        stats,
+        destroy,
+        credentials,
+    })
+}

@@ -1,0 +1,901 @@
+//! Key-lifecycle routes of the client API (SPEC §3.6, issue 6): stale-key catch-up,
+//! proposals (rotate SK, add an admin, remove an admin) with the per-channel approval
+//! threshold, one-time-passphrase redemption and acceptance. The vault side is pure
+//! (`vault::lifecycle`, VAULT.md §11–§17); this module loads and stores the blobs in the
+//! order VAULT.md §16 gives and sends one-time passphrases and notices over Signal from the
+//! channel's number (a second unlock through the courier).
+
+use std::sync::{LazyLock, Mutex};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hyper::{Request, Response, StatusCode};
+use rand_core::OsRng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wire::blob::{BlobRequest, BlobResponse};
+use zeroize::Zeroizing;
+
+use crate::api::{error, json as json_response, read_json, Body};
+use crate::channel_api::{channel_error, now_secs, parse_id, parse_sk};
+use crate::channels::{ChannelError, Opened, Unlock};
+use crate::courier::chunks::{self, ChunkTable};
+use crate::courier::live::SealTo;
+use crate::courier::process::{self, Stats};
+use crate::courier::slot::SignalSlot;
+use crate::courier::CourierError;
+use crate::relay::Effect;
+use crate::vault::lifecycle::{
+    self, invite_admin, Otp, OtpSet, Outcome, ProposalKind, StaleTable, DEFAULT_OTP_TTL_SECS,
+    DEFAULT_PROPOSAL_TTL_SECS,
+};
+use crate::vault::limiter::UnlockLimiter;
+use crate::vault::model::{ChannelState, Phone};
+use crate::vault::{names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
+use crate::Enclave;
+
+/// Largest lifecycle request body (keys, a number, an OTP and a few integers in JSON).
+pub const MAX_LIFECYCLE_BODY: usize = 4 * 1024;
+
+/// The routes this module answers (after `/v1/channels/{id}/`).
+pub const ROUTES: &[&str] = &[
+    "key/catch-up",
+    "proposals",
+    "proposals/list",
+    "proposals/vote",
+    "admin/redeem",
+    "admin/accept",
+    "approval-threshold",
+];
+
+/// Wrong one-time passphrases, per channel (VAULT.md §12: same schedule as §8).
+static OTP_LIMITER: LazyLock<Mutex<UnlockLimiter>> =
+    LazyLock::new(|| Mutex::new(UnlockLimiter::new()));
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleRequest {
+    #[serde(default)]
+    sk: Option<Zeroizing<String>>,
+    #[serde(default)]
+    min_epoch: u64,
+    /// The acting admin's own number.
+    #[serde(default)]
+    admin: Option<Zeroizing<String>>,
+    /// `proposals`: `rotate`, `add_admin` or `remove_admin`.
+    #[serde(default)]
+    kind: Option<String>,
+    /// `proposals` (rotate): the client's new SK, used if the rotation is enacted at once.
+    #[serde(default)]
+    new_sk: Option<Zeroizing<String>>,
+    /// `proposals` (add_admin, remove_admin): the admin's number.
+    #[serde(default)]
+    phone: Option<Zeroizing<String>>,
+    /// `proposals/vote`: which proposal, and how.
+    #[serde(default)]
+    proposal: Option<u32>,
+    #[serde(default)]
+    approve: Option<bool>,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+    #[serde(default)]
+    otp_ttl_secs: Option<u64>,
+    /// `admin/redeem`, `admin/accept`.
+    #[serde(default)]
+    otp: Option<Zeroizing<String>>,
+    /// `approval-threshold`.
+    #[serde(default)]
+    threshold: Option<u16>,
+}
+
+enum Failure {
+    Channel(ChannelError),
+    Courier(CourierError),
+    Lifecycle(VaultError),
+}
+
+impl From<ChannelError> for Failure {
+    fn from(e: ChannelError) -> Self {
+        Failure::Channel(e)
+    }
+}
+impl From<CourierError> for Failure {
+    fn from(e: CourierError) -> Self {
+        Failure::Courier(e)
+    }
+}
+impl From<chunks::ChunkError> for Failure {
+    fn from(e: chunks::ChunkError) -> Self {
+        Failure::Courier(e.into())
+    }
+}
+impl From<crate::blob_client::BlobError> for Failure {
+    fn from(e: crate::blob_client::BlobError) -> Self {
+        Failure::Channel(e.into())
+    }
+}
+impl From<VaultError> for Failure {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::UnknownKey
+            | VaultError::RevokedKey
+            | VaultError::InvalidOtp
+            | VaultError::OtpUnknown
+            | VaultError::OtpExpired
+            | VaultError::OtpUsed
+            | VaultError::UnknownProposal { .. }
+            | VaultError::AlreadyVoted { .. }
+            | VaultError::Refused { .. } => Failure::Lifecycle(e),
+            other => Failure::Channel(other.into()),
+        }
+    }
+}
+
+/// SPEC §3.6 error codes; the detail (no user data) goes to the log only.
+fn lifecycle_error(e: &VaultError) -> Response<Body> {
+    tracing::warn!(error = %e, "key lifecycle operation refused");
+    match e {
+        VaultError::UnknownKey => error(StatusCode::UNAUTHORIZED, "unauthorized"),
+        VaultError::RevokedKey => error(StatusCode::FORBIDDEN, "key_revoked"),
+        VaultError::InvalidOtp => error(StatusCode::BAD_REQUEST, "bad_request"),
+        VaultError::OtpUnknown => error(StatusCode::FORBIDDEN, "otp_invalid"),
+        VaultError::OtpExpired => error(StatusCode::GONE, "otp_expired"),
+        VaultError::OtpUsed => error(StatusCode::CONFLICT, "otp_used"),
+        VaultError::UnknownProposal { .. } => error(StatusCode::NOT_FOUND, "unknown_proposal"),
+        VaultError::AlreadyVoted { .. } => error(StatusCode::CONFLICT, "already_voted"),
+        _ => error(StatusCode::CONFLICT, "refused"),
+    }
+}
+
+fn respond(r: Result<Value, Failure>) -> Response<Body> {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(Failure::Channel(e)) => channel_error(&e),
+        Err(Failure::Lifecycle(e)) => lifecycle_error(&e),
+        Err(Failure::Courier(e)) => {
+            tracing::warn!(error = %e, "key lifecycle: signal operation failed");
+            match e {
+                CourierError::NotConfigured => {
+                    error(StatusCode::SERVICE_UNAVAILABLE, "signal_unavailable")
+                }
+                CourierError::NoAccount => error(StatusCode::CONFLICT, "no_signal_account"),
+                CourierError::Signal(_) => error(StatusCode::BAD_GATEWAY, "signal_failed"),
+                CourierError::Chunk(_) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
+                _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            }
+        }
+    }
+}
+
+/// `POST /v1/channels/{id}/<one of ROUTES>`.
+pub async fn route(
+    enclave: std::sync::Arc<Enclave>,
+    id: &str,
+    op: &str,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let Some(id) = parse_id(id) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    let body: LifecycleRequest = match read_json(req, MAX_LIFECYCLE_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    respond(match op {
+        "key/catch-up" => catch_up(&enclave, &id, body).await,
+        "proposals" => propose(&enclave, &id, body).await,
+        "proposals/list" => list(&enclave, &id, body).await,
+        "proposals/vote" => vote(&enclave, &id, body).await,
+        "admin/redeem" => redeem(&enclave, &id, body).await,
+        "admin/accept" => accept(&enclave, &id, body).await,
+        "approval-threshold" => threshold(&enclave, &id, body).await,
+        _ => return error(StatusCode::NOT_FOUND, "not_found"),
+    })
+}
+
+fn integrity(what: &str, r: &BlobResponse) -> Failure {
+    ChannelError::Integrity(format!("host answered {} to {what}", r.kind_name())).into()
+}
+
+/// A blob and its version, or `None`.
+async fn get(enclave: &Enclave, name: Vec<u8>) -> Result<Option<(u64, Vec<u8>)>, Failure> {
+    match enclave.blobs.call(&BlobRequest::Get { name }).await? {
+        BlobResponse::Blob { version, data } => Ok(Some((version, data))),
+        BlobResponse::NotFound => Ok(None),
+        other => Err(integrity("get", &other)),
+    }
+}
+
+/// Compare-and-swap write (`expected` 0 = create).
+async fn put(
+    enclave: &Enclave,
+    name: Vec<u8>,
+    expected: u64,
+    data: Vec<u8>,
+) -> Result<(), Failure> {
+    match enclave
+        .blobs
+        .call(&BlobRequest::Put {
+            name,
+            expected,
+            data,
+        })
+        .await?
+    {
+        BlobResponse::Written { .. } => Ok(()),
+        BlobResponse::Conflict { .. } => Err(ChannelError::Conflict.into()),
+        other => Err(integrity("put", &other)),
+    }
+}
+
+async fn load_stale(enclave: &Enclave, id: &ChannelId) -> Result<(u64, StaleTable), Failure> {
+    Ok(match get(enclave, names::stale_keys(id)).await? {
+        Some((v, data)) => {
+            let t = StaleTable::decode(&data)?;
+            if t.channel_id() != id {
+                return Err(
+                    ChannelError::Integrity("stale table of another channel".into()).into(),
+                );
+            }
+            (v, t)
+        }
+        None => (0, StaleTable::new(*id)),
+    })
+}
+
+async fn load_otps(enclave: &Enclave, id: &ChannelId) -> Result<(u64, OtpSet), Failure> {
+    Ok(match get(enclave, names::otps(id)).await? {
+        Some((v, data)) => {
+            let s = OtpSet::decode(&data)?;
+            if s.channel_id() != id {
+                return Err(ChannelError::Integrity("OTP set of another channel".into()).into());
+            }
+            (v, s)
+        }
+        None => (0, OtpSet::new(*id)),
+    })
+}
+
+async fn load_key_record(enclave: &Enclave, id: &ChannelId) -> Result<(u64, KeyRecord), Failure> {
+    let (v, data) = get(enclave, names::key_record(id))
+        .await?
+        .ok_or(ChannelError::Unauthorized)?;
+    let record = KeyRecord::decode(&data)?;
+    if record.channel_id() != id {
+        return Err(ChannelError::Integrity("key record of another channel".into()).into());
+    }
+    Ok((v, record))
+}
+
+/// Writes the SK-possession verifier (VAULT.md §15): last in every order, so a failure here
+/// only delays proofs until the next write.
+async fn put_verifier(enclave: &Enclave, id: &ChannelId, data: Vec<u8>) {
+    let r = async {
+        let v = get(enclave, names::proof_verifier(id))
+            .await?
+            .map_or(0, |(v, _)| v);
+        put(enclave, names::proof_verifier(id), v, data).await
+    }
+    .await;
+    if r.is_err() {
+        tracing::warn!("verifier write failed; rewritten at the next key change");
+    }
+}
+
+fn sk_of(body: &LifecycleRequest) -> Result<Sk, Failure> {
+    let sk = body.sk.as_ref().ok_or(ChannelError::BadRequest("sk"))?;
+    Ok(parse_sk(sk)?)
+}
+
+fn admin_of(body: &LifecycleRequest) -> Result<Phone, Failure> {
+    let a = body
+        .admin
+        .as_ref()
+        .ok_or(ChannelError::BadRequest("admin"))?;
+    Ok(Phone::parse(a)?)
+}
+
+/// Only an authorized admin acts on proposals and keys.
+fn check_admin(state: &ChannelState, admin: &Phone) -> Result<(), Failure> {
+    let ok = state.member(admin).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(admin);
+    if ok {
+        Ok(())
+    } else {
+        Err(ChannelError::BadRequest("not an admin of this channel").into())
+    }
+}
+
+async fn open(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    min_epoch: u64,
+    now: u64,
+) -> Result<(Opened, ChannelState), Failure> {
+    Ok(enclave
+        .channels
+        .open(
+            &enclave.blobs,
+            Unlock {
+                id,
+                sk,
+                min_epoch,
+                now_secs: now,
+                write: true,
+            },
+        )
+        .await?)
+}
+
+fn b64(sk: &Sk) -> Zeroizing<String> {
+    Zeroizing::new(B64.encode(sk.expose()))
+}
+
+/// `key/catch-up` (VAULT.md §11): one hop of the stale-key chain per call. `current` if the
+/// presented SK opens the key record; `next` with the successor SK otherwise. The client
+/// stores the successor (keeping the old key until the successor is answered `current` or
+/// leads further) and asks again, so the entry is re-served until it is acknowledged.
+async fn catch_up(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let now = now_secs();
+    enclave.channels.limiter_check(id, now)?;
+    let _guard = enclave.channels.lock(id).await;
+    let record = match load_key_record(enclave, id).await {
+        Err(Failure::Channel(ChannelError::Unauthorized)) => {
+            enclave.channels.limiter_failure(id, now);
+            return Err(ChannelError::Unauthorized.into());
+        }
+        r => r?.1,
+    };
+    if record.unwrap(&sk).is_ok() {
+        enclave.channels.limiter_success(id);
+        return Ok(json!({ "status": "current" }));
+    }
+    let (_, table) = load_stale(enclave, id).await?;
+    match table.lookup(&sk) {
+        Ok((generation, next)) => {
+            enclave.channels.limiter_success(id);
+            let next = b64(&next);
+            Ok(json!({ "status": "next", "sk": next.as_str(), "generation": generation }))
+        }
+        Err(VaultError::UnknownKey) => {
+            enclave.channels.limiter_failure(id, now);
+            Err(VaultError::UnknownKey.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn kind_json(state: &ChannelState, kind: &ProposalKind) -> Value {
+    match kind {
+        ProposalKind::Rotate => json!({ "kind": "rotate" }),
+        ProposalKind::AddAdmin(p) => {
+            let n = p.to_e164_string();
+            json!({ "kind": "add_admin", "phone": n.as_str() })
+        }
+        ProposalKind::RemoveAdmin(n) => {
+            let phone = state
+                .admins()
+                .find(|m| m.admin_index() == Some(*n))
+                .map(|m| m.phone().to_e164_string());
+            json!({ "kind": "remove_admin", "admin_index": n,
+                    "phone": phone.as_ref().map(|p| p.as_str()) })
+        }
+    }
+}
+
+/// `proposals`: propose a key change; with threshold 1 (or enough approvals) it is enacted
+/// in the same call.
+async fn propose(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let admin = admin_of(&body)?;
+    let now = now_secs();
+    let phone = body.phone.as_deref().map(|p| Phone::parse(p)).transpose()?;
+    let new_sk = body.new_sk.as_deref().map(|s| parse_sk(s)).transpose()?;
+    let ttl = body.ttl_secs.unwrap_or(DEFAULT_PROPOSAL_TTL_SECS);
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    check_admin(&state, &admin)?;
+    state.expire_proposals(now);
+    let kind = match body.kind.as_deref() {
+        Some("rotate") => ProposalKind::Rotate,
+        Some("add_admin") => {
+            ProposalKind::AddAdmin(phone.ok_or(ChannelError::BadRequest("phone"))?)
+        }
+        Some("remove_admin") => {
+            let p = phone.ok_or(ChannelError::BadRequest("phone"))?;
+            let n = state
+                .member(&p)
+                .and_then(|m| m.admin_index())
+                .ok_or(VaultError::NotMember)?;
+            ProposalKind::RemoveAdmin(n)
+        }
+        _ => return Err(ChannelError::BadRequest("kind").into()),
+    };
+    let (pid, outcome) = state.propose(&admin, kind, now, ttl)?;
+    finish(
+        enclave,
+        id,
+        opened,
+        state,
+        Decided {
+            sk,
+            admin,
+            pid,
+            outcome,
+            new_sk,
+            otp_ttl: body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS),
+            now,
+        },
+    )
+    .await
+}
+
+/// `proposals/vote`.
+async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let admin = admin_of(&body)?;
+    let pid = body.proposal.ok_or(ChannelError::BadRequest("proposal"))?;
+    let approve = body.approve.ok_or(ChannelError::BadRequest("approve"))?;
+    let now = now_secs();
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    check_admin(&state, &admin)?;
+    let outcome = state.vote(pid, &admin, approve, now)?;
+    finish(
+        enclave,
+        id,
+        opened,
+        state,
+        Decided {
+            sk,
+            admin,
+            pid,
+            outcome,
+            new_sk: None,
+            otp_ttl: body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS),
+            now,
+        },
+    )
+    .await
+}
+
+/// `proposals/list`: open proposals, the threshold and the caller's admin index.
+async fn list(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let admin = admin_of(&body)?;
+    let now = now_secs();
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    check_admin(&state, &admin)?;
+    let expired = state.expire_proposals(now);
+    let proposals: Vec<Value> = state
+        .proposals()
+        .iter()
+        .map(|p| {
+            let mut v = kind_json(&state, p.kind());
+            v["id"] = json!(p.id());
+            v["proposer"] = json!(p.proposer());
+            v["approvals"] = json!(p.approvals());
+            v["rejections"] = json!(p.rejections());
+            v["expires_at"] = json!(p.expires_at());
+            v
+        })
+        .collect();
+    let me = state.member(&admin).and_then(|m| m.admin_index());
+    let threshold = state.approval_threshold();
+    let generation = state.sk_generation();
+    let epoch = if expired.is_empty() {
+        opened.epoch
+    } else {
+        enclave
+            .channels
+            .commit(&enclave.blobs, opened, state)
+            .await?
+    };
+    Ok(json!({
+        "epoch": epoch,
+        "proposals": proposals,
+        "threshold": threshold,
+        "admin_index": me,
+        "sk_generation": generation,
+    }))
+}
+
+/// `approval-threshold`: sets how many admins must approve a key change (1..=admins).
+async fn threshold(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let admin = admin_of(&body)?;
+    let t = body
+        .threshold
+        .ok_or(ChannelError::BadRequest("threshold"))?;
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now_secs()).await?;
+    check_admin(&state, &admin)?;
+    state.set_approval_threshold(t)?;
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
+    Ok(json!({ "epoch": epoch, "threshold": t }))
+}
+
+/// A tallied proposal and what enacting it needs.
+struct Decided {
+    sk: Sk,
+    admin: Phone,
+    pid: u32,
+    outcome: Outcome,
+    new_sk: Option<Sk>,
+    otp_ttl: u64,
+    now: u64,
+}
+
+async fn finish(
+    enclave: &Enclave,
+    id: &ChannelId,
+    opened: Opened,
+    state: ChannelState,
+    d: Decided,
+) -> Result<Value, Failure> {
+    let pid = d.pid;
+    match d.outcome {
+        Outcome::Pending { approvals, needed } => {
+            let epoch = enclave
+                .channels
+                .commit(&enclave.blobs, opened, state)
+                .await?;
+            Ok(
+                json!({ "epoch": epoch, "proposal": pid, "outcome": "pending",
+                       "approvals": approvals, "needed": needed }),
+            )
+        }
+        Outcome::Discarded(reason) => {
+            let epoch = enclave
+                .channels
+                .commit(&enclave.blobs, opened, state)
+                .await?;
+            Ok(
+                json!({ "epoch": epoch, "proposal": pid, "outcome": "discarded",
+                       "reason": format!("{reason:?}").to_lowercase() }),
+            )
+        }
+        Outcome::Enact(ProposalKind::Rotate) => {
+            let new_sk = d.new_sk.unwrap_or_else(|| Sk::generate(&mut OsRng));
+            let (epoch, generation) =
+                enact_rotate(enclave, id, opened, state, &d.sk, &new_sk).await?;
+            let sk = b64(&new_sk);
+            Ok(
+                json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted", "kind": "rotate",
+                       "sk": sk.as_str(), "sk_generation": generation }),
+            )
+        }
+        Outcome::Enact(ProposalKind::AddAdmin(phone)) => {
+            let (epoch, stats) =
+                enact_add(enclave, id, opened, state, &d.sk, phone, d.otp_ttl, d.now).await?;
+            Ok(
+                json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted",
+                       "kind": "add_admin", "stats": stats }),
+            )
+        }
+        Outcome::Enact(ProposalKind::RemoveAdmin(n)) => {
+            let (epoch, new_sk, generation, stats) =
+                enact_remove(enclave, id, opened, state, &d, n).await?;
+            let sk = b64(&new_sk);
+            Ok(
+                json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted",
+                       "kind": "remove_admin", "sk": sk.as_str(), "sk_generation": generation,
+                       "stats": stats }),
+            )
+        }
+    }
+}
+
+/// VAULT.md §16 rotate: stale table, then state, then key record, then verifier.
+async fn enact_rotate(
+    enclave: &Enclave,
+    id: &ChannelId,
+    opened: Opened,
+    mut state: ChannelState,
+    sk: &Sk,
+    new_sk: &Sk,
+) -> Result<(u64, u64), Failure> {
+    let (kv, record) = load_key_record(enclave, id).await?;
+    let (tv, mut table) = load_stale(enclave, id).await?;
+    let rotated = lifecycle::rotate(
+        id,
+        &mut state,
+        &record,
+        opened.dk(),
+        sk,
+        new_sk,
+        &mut table,
+        &mut OsRng,
+    )?;
+    put(enclave, names::stale_keys(id), tv, table.encode()).await?;
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
+    put(
+        enclave,
+        names::key_record(id),
+        kv,
+        rotated.key_record.encode(),
+    )
+    .await?;
+    put_verifier(enclave, id, rotated.verifier.encode()).await;
+    Ok((epoch, rotated.generation))
+}
+
+fn invite_text(id: &ChannelId, otp: &Otp, ttl: u64) -> Zeroizing<String> {
+    let otp = otp.to_text();
+    Zeroizing::new(format!(
+        "You are invited to be an admin of this channel. Your one-time passphrase (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {} --as <your number>",
+        ttl.div_ceil(3600),
+        otp.as_str(),
+        id.to_hex(),
+        otp.as_str(),
+    ))
+}
+
+/// VAULT.md §16 invite: OTP set, then state (pending admin), then the OTP over Signal.
+#[allow(clippy::too_many_arguments)]
+async fn enact_add(
+    enclave: &Enclave,
+    id: &ChannelId,
+    opened: Opened,
+    mut state: ChannelState,
+    sk: &Sk,
+    phone: Phone,
+    otp_ttl: u64,
+    now: u64,
+) -> Result<(u64, Stats), Failure> {
+    let (ov, mut otps) = load_otps(enclave, id).await?;
+    otps.purge_expired(now);
+    let to = phone.duplicate();
+    let otp = invite_admin(
+        id, &mut state, &mut otps, sk, phone, now, otp_ttl, &mut OsRng,
+    )?;
+    put(enclave, names::otps(id), ov, otps.encode()).await?;
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
+    let text = invite_text(id, &otp, otp_ttl);
+    send_notices(enclave, id, sk, epoch, vec![(vec![to], text)]).await
+}
+
+/// VAULT.md §13 and §16 re-key: OTP set and stale table first, then the new key record and
+/// the state sealed under the new epoch, then the verifier, then OTPs and notices.
+async fn enact_remove(
+    enclave: &Enclave,
+    id: &ChannelId,
+    opened: Opened,
+    mut state: ChannelState,
+    d: &Decided,
+    n: u16,
+) -> Result<(u64, Sk, u64, Stats), Failure> {
+    let removed = state
+        .admins()
+        .find(|m| m.admin_index() == Some(n))
+        .map(|m| m.phone().duplicate())
+        .ok_or(VaultError::NotMember)?;
+    // The channel's Signal account lives in chunks keyed from DK: carry it to the new DK.
+    let chunk_table = ChunkTable::decode(state.protocol_store())?;
+    let account = match &chunk_table {
+        Some(t) => Some(chunks::load(&enclave.blobs, id, opened.dk(), t).await?),
+        None => None,
+    };
+    let (kv, old_record) = load_key_record(enclave, id).await?;
+    let (tv, mut table) = load_stale(enclave, id).await?;
+    let (ov, mut otps) = load_otps(enclave, id).await?;
+    let new_epoch = opened.epoch + 1;
+    let rk = lifecycle::rekey(
+        id,
+        &mut state,
+        opened.dk(),
+        &d.sk,
+        Some(&removed),
+        Some(&d.admin),
+        new_epoch,
+        &mut table,
+        &mut otps,
+        d.now,
+        d.otp_ttl,
+        &mut OsRng,
+    )?;
+    let key_epoch = rk.dk.key_epoch();
+    let mut sealed = rk.state_blob;
+    let mut new_chunks = None;
+    if let (Some(t), Some(account)) = (&chunk_table, &account) {
+        let generation = t.generation + 1;
+        let stored = chunks::store(&enclave.blobs, id, &rk.dk, generation, account).await?;
+        state.set_protocol_store(Zeroizing::new(stored.encode()))?;
+        sealed = seal_state(&rk.dk, id, key_epoch, new_epoch, &state, &mut OsRng)?;
+        new_chunks = Some(generation);
+    }
+    put(enclave, names::otps(id), ov, otps.encode()).await?;
+    put(enclave, names::stale_keys(id), tv, table.encode()).await?;
+    // The key record and the state must change together (VAULT.md §16). The host swaps one
+    // blob at a time: write the record, then the state; if the state write fails, put the
+    // old record back so the old SK still opens the old state.
+    put(enclave, names::key_record(id), kv, rk.key_record.encode()).await?;
+    if let Err(e) = enclave
+        .channels
+        .commit_sealed(&enclave.blobs, opened, sealed, new_epoch)
+        .await
+    {
+        if let Ok(Some((v, _))) = get(enclave, names::key_record(id)).await {
+            let _ = put(enclave, names::key_record(id), v, old_record.encode()).await;
+        }
+        let keep = chunk_table.as_ref().map(|t| t.generation);
+        chunks::collect_garbage(&enclave.blobs, id, keep).await;
+        return Err(e.into());
+    }
+    if let Some(g) = new_chunks {
+        chunks::collect_garbage(&enclave.blobs, id, Some(g)).await;
+    }
+    put_verifier(enclave, id, rk.verifier.encode()).await;
+    drop(state);
+
+    // OTPs to the remaining admins and pending admins; a removal notice to every admin.
+    let mut msgs = Vec::new();
+    let mut admins_told = Vec::new();
+    for issued in &rk.otps {
+        let otp = issued.otp.to_text();
+        msgs.push((
+            vec![issued.phone.duplicate()],
+            Zeroizing::new(format!(
+                "ADMIN {n} was removed and this channel was re-keyed. Your one-time passphrase for the new key (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}",
+                d.otp_ttl.div_ceil(3600),
+                otp.as_str(),
+                id.to_hex(),
+                otp.as_str(),
+            )),
+        ));
+        admins_told.push(issued.phone.duplicate());
+    }
+    let _ = admins_told;
+    msgs.push((
+        vec![d.admin.duplicate()],
+        Zeroizing::new(format!(
+            "ADMIN {n} was removed and this channel was re-keyed."
+        )),
+    ));
+    let (epoch, stats) = send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await?;
+    Ok((epoch, rk.new_sk, rk.sk_generation, stats))
+}
+
+/// A second unlock that only sends `msgs` from the channel's number (with the channel's
+/// disappearing timer) and commits the updated Signal account. Also (re)starts the live
+/// receiver, which after a re-key must seal to the new EK.
+async fn send_notices(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    min_epoch: u64,
+    msgs: Vec<(Vec<Phone>, Zeroizing<String>)>,
+) -> Result<(u64, Stats), Failure> {
+    let courier = enclave
+        .courier
+        .as_ref()
+        .ok_or(CourierError::NotConfigured)?;
+    let (opened, state) = open(enclave, id, sk, min_epoch, now_secs()).await?;
+    let table = ChunkTable::decode(state.protocol_store())?.ok_or(CourierError::NoAccount)?;
+    SignalSlot::decode(state.signal_account())
+        .map_err(CourierError::from)?
+        .ok_or(CourierError::NoAccount)?;
+    let account = chunks::load(&enclave.blobs, id, opened.dk(), &table).await?;
+    let timer = state.settings().disappearing_timer_secs();
+    let effects: Vec<Effect> = msgs
+        .into_iter()
+        .map(|(to, text)| Effect::Send {
+            to,
+            text,
+            attachments: Vec::new(),
+            expire_timer: timer,
+        })
+        .collect();
+    let config = courier.config.clone();
+    let outcome = courier
+        .worker
+        .run(move || process::send(config, state, account, effects))
+        .await??;
+    let mut state = outcome.state;
+    let generation = table.generation + 1;
+    let stored = chunks::store(
+        &enclave.blobs,
+        id,
+        opened.dk(),
+        generation,
+        &outcome.account,
+    )
+    .await?;
+    state.set_protocol_store(Zeroizing::new(stored.encode()))?;
+    let seal = SealTo {
+        id: *id,
+        ek: *opened.dk().ek_public(),
+        key_epoch: opened.dk().key_epoch(),
+    };
+    let epoch = match enclave.channels.commit(&enclave.blobs, opened, state).await {
+        Ok(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(generation)).await;
+            e
+        }
+        Err(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(table.generation)).await;
+            return Err(e.into());
+        }
+    };
+    courier
+        .live
+        .ensure(courier, outcome.credentials, seal)
+        .await;
+    Ok((epoch, outcome.stats))
+}
+
+/// `admin/redeem` (VAULT.md §12): an OTP for SK. The set is written back (record used)
+/// before SK is answered; wrong OTPs are rate-limited per channel.
+async fn redeem(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let text = body.otp.as_ref().ok_or(ChannelError::BadRequest("otp"))?;
+    let otp = Otp::parse(text)?;
+    let now = now_secs();
+    let _guard = enclave.channels.lock(id).await;
+    let (ov, mut otps) = load_otps(enclave, id).await?;
+    let (generation, sk) = {
+        let mut limiter = OTP_LIMITER.lock().unwrap_or_else(|p| p.into_inner());
+        otps.redeem(&otp, now, &mut limiter)?
+    };
+    put(enclave, names::otps(id), ov, otps.encode()).await?;
+    let sk = b64(&sk);
+    Ok(json!({ "sk": sk.as_str(), "sk_generation": generation }))
+}
+
+/// `admin/accept`: after redeeming (and catching up), the new admin unlocks with SK; the
+/// pending admin becomes `ADMIN n` and the OTP record is deleted (the acknowledgement).
+async fn accept(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let text = body.otp.as_ref().ok_or(ChannelError::BadRequest("otp"))?;
+    let otp = Otp::parse(text)?;
+    let now = now_secs();
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    let index = match lifecycle::complete_admin(id, &mut state, &otp, now) {
+        Ok(n) => Some(n),
+        // An OTP from a re-key: the holder already is an admin.
+        Err(VaultError::OtpUnknown) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let epoch = if index.is_some() {
+        enclave
+            .channels
+            .commit(&enclave.blobs, opened, state)
+            .await?
+    } else {
+        let e = opened.epoch;
+        drop((opened, state));
+        e
+    };
+    let _guard = enclave.channels.lock(id).await;
+    let (ov, mut otps) = load_otps(enclave, id).await?;
+    if otps.remove(&otp.id(id)) {
+        put(enclave, names::otps(id), ov, otps.encode()).await?;
+    }
+    Ok(json!({ "epoch": epoch, "admin_index": index }))
+}
