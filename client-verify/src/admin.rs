@@ -38,6 +38,23 @@ pub enum AdminError {
 /// How often an unlock that lost a compare-and-swap race is retried.
 pub const CONFLICT_RETRIES: u32 = 3;
 
+/// Longest stale-key chain a catch-up follows (the enclave keeps 256 entries).
+pub const MAX_CATCH_UP_HOPS: usize = 300;
+
+fn sk_from(v: &Value) -> Result<ChannelSk, AdminError> {
+    let raw = Zeroizing::new(
+        v.get("sk")
+            .and_then(Value::as_str)
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or(AdminError::Malformed("answer without key"))?,
+    );
+    let b: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| AdminError::Malformed("key length"))?;
+    Ok(ChannelSk::from_bytes(b))
+}
+
 /// Passphrase source for encrypted key files.
 pub type Passphrase<'a> = &'a (dyn Fn() -> Option<Zeroizing<Vec<u8>>> + Sync);
 
@@ -102,15 +119,19 @@ impl AdminClient {
         mut args: Value,
         passphrase: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let sk = self.store.load_sk(channel, passphrase)?;
         let seen = self.store.epoch(channel)?;
-        args["sk"] = Value::String(B64.encode(sk.expose()));
         args["min_epoch"] = json!(seen);
         let path = format!("/v1/channels/{channel}/{op}");
         // Another admin's write can win the compare-and-swap between our read and write;
-        // the enclave then changed nothing, so the operation is simply run again.
+        // the enclave then changed nothing, so the operation is simply run again. A key the
+        // enclave no longer takes may be stale (another admin rotated): catch up once
+        // (VAULT.md §11) and retry with the current key.
         let mut attempt = 0;
+        let mut caught_up = false;
         let v = loop {
+            let sk = self.store.load_sk(channel, passphrase)?;
+            args["sk"] = Value::String(B64.encode(sk.expose()));
+            drop(sk);
             match self.call(&path, args.clone(), seen).await {
                 Err(AdminError::Api {
                     status: 409,
@@ -118,9 +139,18 @@ impl AdminClient {
                 }) if code == "conflict" && attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                 }
+                Err(AdminError::Unauthorized) if !caught_up => {
+                    caught_up = true;
+                    if self.catch_up(channel, passphrase).await? == 0 {
+                        return Err(AdminError::Unauthorized);
+                    }
+                }
                 r => break r?,
             }
         };
+        if let Some(obj) = args.as_object_mut() {
+            obj.remove("sk");
+        }
         let epoch = v
             .get("epoch")
             .and_then(Value::as_u64)
@@ -241,6 +271,190 @@ impl AdminClient {
             p,
         )
         .await
+    }
+
+    /// Stale-key catch-up (SPEC §3.6, VAULT.md §11): while the enclave answers `next`, the
+    /// successor is saved beside the current key, presented once more (the enclave knowing
+    /// it is the acknowledgement) and only then made current. Returns the hops taken (0: the
+    /// key was current). A successor left by an interrupted rotation is tried first.
+    pub async fn catch_up(&mut self, channel: &str, p: Passphrase<'_>) -> Result<u32, AdminError> {
+        let path = format!("/v1/channels/{channel}/key/catch-up");
+        let mut hops = 0u32;
+        for _ in 0..MAX_CATCH_UP_HOPS {
+            if let Some(next) = self.store.load_next_sk(channel, p)? {
+                let body = json!({ "sk": B64.encode(next.expose()) });
+                match self.call(&path, body, 0).await {
+                    Ok(_) => {
+                        // The enclave knows the successor: it is (or leads to) the current key.
+                        self.store.promote_next_sk(channel)?;
+                        hops += 1;
+                        continue;
+                    }
+                    Err(AdminError::Unauthorized) => self.store.discard_next_sk(channel)?,
+                    Err(e) => return Err(e),
+                }
+            }
+            let sk = self.store.load_sk(channel, p)?;
+            let v = self
+                .call(&path, json!({ "sk": B64.encode(sk.expose()) }), 0)
+                .await?;
+            match v.get("status").and_then(Value::as_str) {
+                Some("current") => return Ok(hops),
+                Some("next") => {
+                    let next = sk_from(&v)?;
+                    self.save_next(channel, &next, p)?;
+                }
+                _ => return Err(AdminError::Malformed("catch-up status")),
+            }
+        }
+        Err(AdminError::Malformed("catch-up chain too long"))
+    }
+
+    fn save_next(
+        &self,
+        channel: &str,
+        sk: &ChannelSk,
+        p: Passphrase<'_>,
+    ) -> Result<(), AdminError> {
+        let pass = p();
+        self.store
+            .save_next_sk(channel, sk, pass.as_ref().map(|v| v.as_slice()))?;
+        Ok(())
+    }
+
+    /// After a key change this client enacted, the answer carries the new SK: save it
+    /// beside the old one, then make it current.
+    fn adopt_answer_sk(
+        &self,
+        channel: &str,
+        v: &Value,
+        p: Passphrase<'_>,
+    ) -> Result<(), AdminError> {
+        if v.get("sk").is_some() {
+            let sk = sk_from(v)?;
+            self.save_next(channel, &sk, p)?;
+            self.store.promote_next_sk(channel)?;
+        }
+        Ok(())
+    }
+
+    fn me(&self, channel: &str, admin: Option<&str>) -> Result<String, AdminError> {
+        match admin {
+            Some(a) => Ok(a.to_owned()),
+            None => self
+                .admin_number(channel)?
+                .ok_or(AdminError::Malformed("no admin number recorded; pass --as")),
+        }
+    }
+
+    /// Proposes a key change (`kind`: rotate, add_admin, remove_admin) as `admin`; enacted
+    /// at once if the threshold allows. A rotation's new SK is generated and saved here
+    /// (beside the old one) before it is sent.
+    pub async fn propose(
+        &mut self,
+        channel: &str,
+        admin: Option<&str>,
+        kind: &str,
+        phone: Option<&str>,
+        otp_ttl_secs: Option<u64>,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let admin = self.me(channel, admin)?;
+        let mut args = json!({ "admin": admin, "kind": kind });
+        if let Some(ph) = phone {
+            args["phone"] = json!(ph);
+        }
+        if let Some(t) = otp_ttl_secs {
+            args["otp_ttl_secs"] = json!(t);
+        }
+        if kind == "rotate" {
+            let new = ChannelSk::generate();
+            self.save_next(channel, &new, p)?;
+            args["new_sk"] = Value::String(B64.encode(new.expose()));
+        }
+        let r = self.unlocked(channel, "proposals", args, p).await;
+        if kind == "rotate" && !matches!(&r, Ok(v) if v["outcome"] == "enacted") {
+            // Pending (or refused): a later vote-enacted rotation brings its own key. A lost
+            // answer is resolved by the next catch-up, which tries the saved successor.
+            if r.is_ok() {
+                self.store.discard_next_sk(channel)?;
+            }
+        }
+        let v = r?;
+        self.adopt_answer_sk(channel, &v, p)?;
+        Ok(v)
+    }
+
+    /// Approves or rejects proposal `id`; the vote that reaches the threshold enacts it.
+    pub async fn vote(
+        &mut self,
+        channel: &str,
+        admin: Option<&str>,
+        id: u32,
+        approve: bool,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let admin = self.me(channel, admin)?;
+        let args = json!({ "admin": admin, "proposal": id, "approve": approve });
+        let v = self.unlocked(channel, "proposals/vote", args, p).await?;
+        self.adopt_answer_sk(channel, &v, p)?;
+        Ok(v)
+    }
+
+    /// Open proposals, the approval threshold and this admin's index.
+    pub async fn proposals(
+        &mut self,
+        channel: &str,
+        admin: Option<&str>,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let admin = self.me(channel, admin)?;
+        self.unlocked(channel, "proposals/list", json!({ "admin": admin }), p)
+            .await
+    }
+
+    /// Sets how many admins must approve a key change.
+    pub async fn set_threshold(
+        &mut self,
+        channel: &str,
+        admin: Option<&str>,
+        threshold: u16,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let admin = self.me(channel, admin)?;
+        let args = json!({ "admin": admin, "threshold": threshold });
+        self.unlocked(channel, "approval-threshold", args, p).await
+    }
+
+    /// Redeems a one-time passphrase received over Signal (SPEC §3.6): SK is saved (beside
+    /// any current key), caught up to the current generation, and acknowledged with
+    /// `admin/accept`, which makes a pending admin `ADMIN n` and deletes the OTP record.
+    pub async fn accept(
+        &mut self,
+        channel: &str,
+        otp: &str,
+        admin: Option<&str>,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let body = json!({ "otp": otp });
+        let v = self
+            .call(&format!("/v1/channels/{channel}/admin/redeem"), body, 0)
+            .await?;
+        let sk = sk_from(&v)?;
+        if self.store.has_sk(channel)? {
+            self.save_next(channel, &sk, p)?;
+        } else {
+            let pass = p();
+            self.store
+                .save_sk(channel, &sk, pass.as_ref().map(|v| v.as_slice()))?;
+        }
+        drop(sk);
+        self.catch_up(channel, p).await?;
+        if let Some(a) = admin {
+            self.store.record_admin_number(channel, a)?;
+        }
+        self.unlocked(channel, "admin/accept", json!({ "otp": otp }), p)
+            .await
     }
 
     /// The admin number this machine acts as on `channel` (recorded at create).

@@ -24,6 +24,9 @@ const MAGIC_RAW: &str = "sealboost-sk-v1 raw ";
 const MAGIC_ENC: &str = "sealboost-sk-v1 argon2id ";
 /// Key files are a line of hex; anything longer is not ours.
 const MAX_KEY_FILE: u64 = 1024;
+/// The current SK and a successor awaiting acknowledgement (VAULT.md §11).
+const SK_FILE: &str = "sk";
+const NEXT_SK_FILE: &str = "sk.next";
 
 /// A channel secret on the admin's machine. Zeroized on drop, never printed.
 pub struct ChannelSk(Zeroizing<[u8; 32]>);
@@ -78,7 +81,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError + '_ {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), KeyStoreError> {
-    let tmp = path.with_extension("tmp");
+    // `<name>.tmp`: `sk` and `sk.next` must not share a temporary file.
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -130,6 +136,65 @@ impl KeyStore {
         sk: &ChannelSk,
         passphrase: Option<&[u8]>,
     ) -> Result<(), KeyStoreError> {
+        self.write_sk_file(channel, SK_FILE, sk, passphrase)
+    }
+
+    /// Stores a successor SK (a rotation, a catch-up hop, a redeemed one-time passphrase)
+    /// next to the current one, which stays in force until [`KeyStore::promote_next_sk`]:
+    /// the old key is kept until the enclave has acknowledged the new one (VAULT.md §11).
+    pub fn save_next_sk(
+        &self,
+        channel: &str,
+        sk: &ChannelSk,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
+        self.write_sk_file(channel, NEXT_SK_FILE, sk, passphrase)
+    }
+
+    /// The successor SK saved by [`KeyStore::save_next_sk`], if any.
+    pub fn load_next_sk(
+        &self,
+        channel: &str,
+        passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<Option<ChannelSk>, KeyStoreError> {
+        match self.read_sk_file(channel, NEXT_SK_FILE, passphrase) {
+            Ok(sk) => Ok(Some(sk)),
+            Err(KeyStoreError::NoKey(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes the successor SK the current one: one atomic rename, so a crash leaves either
+    /// the old key (and the successor beside it) or the new key.
+    pub fn promote_next_sk(&self, channel: &str) -> Result<(), KeyStoreError> {
+        let dir = self.channel_dir(channel)?;
+        let from = dir.join(NEXT_SK_FILE);
+        let to = dir.join(SK_FILE);
+        std::fs::rename(&from, &to).map_err(io(&to))
+    }
+
+    /// Forgets a successor SK that the enclave did not take (a rotation left pending).
+    pub fn discard_next_sk(&self, channel: &str) -> Result<(), KeyStoreError> {
+        let path = self.channel_dir(channel)?.join(NEXT_SK_FILE);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(KeyStoreError::Io { path, source: e }),
+        }
+    }
+
+    /// Whether a current SK is stored for `channel`.
+    pub fn has_sk(&self, channel: &str) -> Result<bool, KeyStoreError> {
+        Ok(self.channel_dir(channel)?.join(SK_FILE).exists())
+    }
+
+    fn write_sk_file(
+        &self,
+        channel: &str,
+        file: &str,
+        sk: &ChannelSk,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
         let dir = self.channel_dir(channel)?;
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
@@ -159,7 +224,7 @@ impl KeyStore {
                 )
             }
         });
-        write_private(&dir.join("sk"), line.as_bytes())
+        write_private(&dir.join(file), line.as_bytes())
     }
 
     /// Loads `channel`'s SK. `passphrase` is asked for only if the file is encrypted.
@@ -168,8 +233,17 @@ impl KeyStore {
         channel: &str,
         passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
     ) -> Result<ChannelSk, KeyStoreError> {
+        self.read_sk_file(channel, SK_FILE, passphrase)
+    }
+
+    fn read_sk_file(
+        &self,
+        channel: &str,
+        file: &str,
+        passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<ChannelSk, KeyStoreError> {
         use std::io::Read;
-        let path = self.channel_dir(channel)?.join("sk");
+        let path = self.channel_dir(channel)?.join(file);
         let f = std::fs::File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => KeyStoreError::NoKey(channel.to_owned()),
             _ => KeyStoreError::Io {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use client_verify::attest_cli::{self, AttestCommand};
 use client_verify::channel_cli::{self, ChannelCommand, Connection};
+use client_verify::lifecycle_cli::{self, AdminCommand, KeyCommand, Lifecycle, ProposalsCommand};
 use client_verify::signal_cli::{self, SignalCommand};
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,30 @@ struct StatusArgs {
     channel: String,
 }
 
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    cmd: AdminCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeyArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    cmd: KeyCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct ProposalsArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    cmd: ProposalsCommand,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Remote attestation: verify or inspect evidence by hand.
@@ -47,6 +72,12 @@ enum Command {
     /// Act as an admin: broadcast, private, reply, mailbox.
     #[command(flatten)]
     Signal(SignalCommand),
+    /// Admins: invite (one-time passphrase over Signal), remove (full re-key), accept, threshold.
+    Admin(AdminArgs),
+    /// The channel key: rotate, catch up after others rotated.
+    Key(KeyArgs),
+    /// Proposals for key changes: list, approve, reject.
+    Proposals(ProposalsArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +94,8 @@ fn main() -> ExitCode {
         Command::Channel(a) => channel_cli::run(&a.conn, &a.cmd),
         Command::Status(a) => channel_cli::status(&a.conn, &a.channel),
         Command::Signal(cmd) => signal_cli::run(cmd),
+        Command::Admin(a) => lifecycle_cli::run(&a.conn, Lifecycle::Admin(&a.cmd)),
+        Command::Key(a) => lifecycle_cli::run(&a.conn, Lifecycle::Key(&a.cmd)),
+        Command::Proposals(a) => lifecycle_cli::run(&a.conn, Lifecycle::Proposals(&a.cmd)),
     }
 }
