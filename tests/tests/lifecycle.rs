@@ -1,0 +1,399 @@
+//! Issue 6 end to end (SPEC §3.6, VAULT.md §11–§16), with real processes: host + simulated
+//! enclave + signal-sim + simulated phones + one admin CLI (own key store) per admin.
+//! Adding an admin sends a one-time passphrase over Signal from the channel number; a
+//! lagging admin catches up after two rotations (across an enclave restart); removing an
+//! admin re-keys the channel so their saved key and a replayed old blob open nothing new;
+//! votes below the threshold do nothing and the deciding vote enacts exactly once.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use enclave::vault::{names, ChannelId, KeyRecord, Sk, VaultError};
+use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
+use sealboost_tests::{blob_call, Sim, Stack, StackOpts};
+use signal_client::phone::Phone as SimPhone;
+use wire::blob::{BlobRequest, BlobResponse};
+
+const A: &str = "+15550001001";
+const B: &str = "+15550001002";
+const C: &str = "+15550001003";
+const D: &str = "+15550001004";
+const CHANNEL: &str = "+15550009000";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn channel_id(hex_id: &str) -> ChannelId {
+    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+/// The raw key file of `cli` for `ch` (`sealboost-sk-v1 raw <hex>`).
+fn key_file(cli: &AdminCli, ch: &str) -> String {
+    std::fs::read_to_string(cli.state_dir().join("channels").join(ch).join("sk")).unwrap()
+}
+
+fn sk_of(cli: &AdminCli, ch: &str) -> Sk {
+    let line = key_file(cli, ch);
+    let hex_key = line.trim().rsplit(' ').next().unwrap();
+    Sk::from_bytes(hex::decode(hex_key).unwrap().try_into().unwrap())
+}
+
+/// Runs `sealboost … --json` and expects failure; returns the error detail.
+fn fails(cli: &AdminCli, args: &[&str]) -> String {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let (code, out, err) = cli.run(&a);
+    assert_ne!(code, 0, "sealboost {args:?} succeeded: {out}");
+    format!("{out}{err}")
+}
+
+/// The one-time passphrase in a message from the channel.
+fn otp_in(body: &str) -> String {
+    let after = body.split("): ").nth(1).unwrap();
+    after.split('\n').next().unwrap().trim().to_owned()
+}
+
+async fn wait_otp(p: &mut SimPhone) -> (String, String) {
+    let got = receive_until(p, WAIT, |m| {
+        bodies(m).iter().any(|b| b.contains("one-time passphrase"))
+    })
+    .await;
+    let b = bodies(&got)
+        .into_iter()
+        .find(|b| b.contains("one-time passphrase"))
+        .unwrap_or_else(|| panic!("no one-time passphrase arrived: {got:?}"));
+    (otp_in(&b), b)
+}
+
+/// `inviter` adds `number`; the OTP arrives on `p` over Signal; `new` redeems it.
+async fn add_admin(inviter: &AdminCli, ch: &str, number: &str, p: &mut SimPhone, new: &AdminCli) {
+    let v = json(&inviter.ok(&["admin", "add", ch, number, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let (otp, _) = wait_otp(p).await;
+    let v = json(&new.ok(&[
+        "admin", "accept", ch, "--otp", &otp, "--as", number, "--json",
+    ]));
+    assert!(v["admin_index"].as_u64().unwrap() >= 2, "{v}");
+}
+
+async fn key_record(stack: &Stack, ch: &str) -> KeyRecord {
+    match blob_call(
+        stack,
+        BlobRequest::Get {
+            name: names::key_record(&channel_id(ch)),
+        },
+    )
+    .await
+    {
+        BlobResponse::Blob { data, .. } => KeyRecord::decode(&data).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn get_blob(stack: &Stack, name: Vec<u8>) -> (u64, Vec<u8>) {
+    match blob_call(stack, BlobRequest::Get { name }).await {
+        BlobResponse::Blob { version, data } => (version, data),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn put_blob(stack: &Stack, name: Vec<u8>, data: Vec<u8>) {
+    let (version, _) = get_blob(stack, name.clone()).await;
+    let r = blob_call(
+        stack,
+        BlobRequest::Put {
+            name,
+            expected: version,
+            data,
+        },
+    )
+    .await;
+    assert!(matches!(r, BlobResponse::Written { .. }), "{r:?}");
+}
+
+fn opts(sim: &Sim, dir: &Path) -> StackOpts {
+    std::fs::create_dir_all(dir).unwrap();
+    StackOpts {
+        signal: Some(sim.info.clone()),
+        dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(opts(&sim, &tmp.path().join("stack")));
+    let a = AdminCli::new(&stack);
+    let b = AdminCli::new(&stack);
+    let c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+
+    let v = json(&a.ok(&["admin", "add", &ch, B, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    assert_eq!(v["stats"]["delivered"], 1, "{v}");
+    let (otp, body) = wait_otp(&mut b_phone).await;
+    assert!(body.contains(&ch), "{body}");
+    assert_eq!(otp.len(), 39, "{body}");
+
+    // Wrong passphrases: refused, then rate-limited (5 free failures).
+    let wrong = "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA";
+    let mut details = Vec::new();
+    for _ in 0..7 {
+        details.push(fails(
+            &b,
+            &["admin", "accept", &ch, "--otp", wrong, "--as", B],
+        ));
+    }
+    assert!(details[0].contains("otp_invalid"), "{details:?}");
+    assert!(
+        details.iter().any(|d| d.contains("rate_limited")),
+        "{details:?}"
+    );
+    assert!(!b.state_dir().join("channels").join(&ch).join("sk").exists());
+    std::thread::sleep(Duration::from_secs(3));
+
+    let v = json(&b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B, "--json"]));
+    assert_eq!(v["admin_index"], 2, "{v}");
+    assert_eq!(key_file(&a, &ch), key_file(&b, &ch));
+    // B acts as an admin now.
+    let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["admin_index"], 2, "{v}");
+    // Single use: the record is gone after the acknowledgement.
+    let d = fails(&c, &["admin", "accept", &ch, "--otp", &otp, "--as", C]);
+    assert!(d.contains("otp_invalid") || d.contains("otp_used"), "{d}");
+
+    // Expiry: a 2-second passphrase is refused after 3 seconds, and C is no admin.
+    let v = json(&a.ok(&["admin", "add", &ch, C, "--otp-ttl", "2", "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let (otp_c, _) = wait_otp(&mut c_phone).await;
+    std::thread::sleep(Duration::from_secs(3));
+    let d = fails(&c, &["admin", "accept", &ch, "--otp", &otp_c, "--as", C]);
+    assert!(d.contains("otp_expired"), "{d}");
+    let v = json(&a.ok(&["channel", "members", &ch, "--json"]));
+    let admins = v.to_string();
+    assert!(admins.contains(B) && !admins.contains(C), "{v}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn lagging_admin_catches_up_after_two_rotations_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let o = opts(&sim, &tmp.path().join("stack"));
+    let mut stack = Stack::start_with(o.clone());
+    let mut a = AdminCli::new(&stack);
+    let mut b = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut b_phone = phone(&sim.info, B).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    let sk0 = sk_of(&b, &ch);
+    let b_key0 = key_file(&b, &ch);
+
+    let v = json(&a.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    assert_eq!(v["sk_generation"], 2, "{v}");
+    assert_ne!(key_file(&a, &ch), b_key0);
+
+    // Restart the enclave between the rotations and before anyone caught up.
+    stack.kill_host();
+    stack = Stack::start_with(o.clone());
+    a.retarget(&stack);
+    b.retarget(&stack);
+
+    let v = json(&a.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(v["sk_generation"], 3, "{v}");
+    let sk2 = sk_of(&a, &ch);
+    // B's SK0 no longer unwraps the key record; SK2 does.
+    let record = key_record(&stack, &ch).await;
+    assert!(matches!(record.unwrap(&sk0), Err(VaultError::WrongKey)));
+    assert!(record.unwrap(&sk2).is_ok());
+    assert_eq!(key_file(&b, &ch), b_key0);
+
+    let v = json(&b.ok(&["key", "catch-up", &ch, "--json"]));
+    assert_eq!(v["hops"], 2, "{v}");
+    assert_eq!(key_file(&b, &ch), key_file(&a, &ch));
+    assert!(!b
+        .state_dir()
+        .join("channels")
+        .join(&ch)
+        .join("sk.next")
+        .exists());
+    let v = json(&b.ok(&["key", "catch-up", &ch, "--json"]));
+    assert_eq!(v["hops"], 0, "{v}");
+    let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["sk_generation"], 3, "{v}");
+
+    // Another rotation, another restart; B's next unlock catches up by itself.
+    a.ok(&["key", "rotate", &ch]);
+    stack.kill_host();
+    stack = Stack::start_with(o);
+    a.retarget(&stack);
+    b.retarget(&stack);
+    let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["sk_generation"], 4, "{v}");
+    assert_eq!(key_file(&b, &ch), key_file(&a, &ch));
+    drop(stack);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let o = opts(&sim, &tmp.path().join("stack"));
+    let mut stack = Stack::start_with(o.clone());
+    let mut a = AdminCli::new(&stack);
+    let mut b = AdminCli::new(&stack);
+    let mut c = AdminCli::new(&stack);
+    let mut d = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    let mut d_phone = phone(&sim.info, D).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
+    let v = json(&a.ok(&["admin", "threshold", &ch, "2", "--json"]));
+    assert_eq!(v["threshold"], 2, "{v}");
+    let key_before = key_file(&a, &ch);
+
+    // Two proposals at once; one approval each (the proposer's) does nothing.
+    let rot = json(&a.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(rot["outcome"], "pending", "{rot}");
+    assert_eq!(rot["approvals"], 1, "{rot}");
+    let add = json(&b.ok(&["admin", "add", &ch, D, "--json"]));
+    assert_eq!(add["outcome"], "pending", "{add}");
+    assert_eq!(key_file(&a, &ch), key_before);
+    assert!(!a
+        .state_dir()
+        .join("channels")
+        .join(&ch)
+        .join("sk.next")
+        .exists());
+
+    // Enclave restart between propose and approve.
+    stack.kill_host();
+    stack = Stack::start_with(o);
+    for cli in [&mut a, &mut b, &mut c, &mut d] {
+        cli.retarget(&stack);
+    }
+    let list = json(&c.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(list["proposals"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["sk_generation"], 1, "{list}");
+    let rot_id = rot["proposal"].as_u64().unwrap().to_string();
+    let add_id = add["proposal"].as_u64().unwrap().to_string();
+
+    // A rejection by C leaves the rotation pending (B can still approve).
+    let v = json(&c.ok(&["proposals", "reject", &ch, &rot_id, "--json"]));
+    assert_eq!(v["outcome"], "pending", "{v}");
+    let v = json(&b.ok(&["proposals", "approve", &ch, &rot_id, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    assert_eq!(v["sk_generation"], 2, "{v}");
+    // Exactly once: the proposal is gone.
+    let e = fails(&a, &["proposals", "approve", &ch, &rot_id]);
+    assert!(
+        e.contains("unknown_proposal") || e.contains("already_voted"),
+        "{e}"
+    );
+    assert_eq!(key_file(&a, &ch), key_file(&b, &ch), "A caught up");
+
+    // The add proposal was not disturbed by the rotation; C's approval enacts it.
+    let list = json(&c.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(list["proposals"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["proposals"][0]["kind"], "add_admin", "{list}");
+    let v = json(&c.ok(&["proposals", "approve", &ch, &add_id, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let (otp, _) = wait_otp(&mut d_phone).await;
+    let v = json(&d.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", D, "--json"]));
+    assert_eq!(v["admin_index"], 4, "{v}");
+    // D got the SK of the generation the OTP was issued for: the current one.
+    assert_eq!(key_file(&d, &ch), key_file(&c, &ch));
+    let e = fails(&c, &["proposals", "approve", &ch, &add_id]);
+    assert!(e.contains("unknown_proposal"), "{e}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(opts(&sim, &tmp.path().join("stack")));
+    let a = AdminCli::new(&stack);
+    let b = AdminCli::new(&stack);
+    let c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let id = channel_id(&ch);
+    let mut a_phone = phone(&sim.info, A).await;
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
+    let b_sk = sk_of(&b, &ch);
+    // What the host keeps from before the removal.
+    let (_, old_state) = get_blob(&stack, names::state(&id)).await;
+    let (_, old_record) = get_blob(&stack, names::key_record(&id)).await;
+
+    let v = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    assert_eq!(v["kind"], "remove_admin", "{v}");
+
+    // C gets an OTP and a notice over Signal, redeems it and holds the new key.
+    let (otp, body) = wait_otp(&mut c_phone).await;
+    assert!(body.contains("was removed"), "{body}");
+    let v = json(&c.ok(&["admin", "accept", &ch, "--otp", &otp, "--json"]));
+    assert!(v["admin_index"].is_null(), "{v}");
+    assert_eq!(key_file(&c, &ch), key_file(&a, &ch));
+    let got = receive_until(&mut a_phone, WAIT, |m| {
+        bodies(m).iter().any(|b| b.contains("was removed"))
+    })
+    .await;
+    assert!(
+        bodies(&got).iter().any(|b| b.contains("was removed")),
+        "{got:?}"
+    );
+
+    // Post-removal data: a subscriber joins; the channel still works on Signal (the
+    // account moved to the new DK, the live receiver seals to the new EK).
+    let mut s = phone(&sim.info, "+15550002001").await;
+    s.send_text(CHANNEL, "HELLO").await.unwrap();
+    a.wait_queued(&ch, 1);
+    let m = a.mailbox(&ch);
+    assert_eq!(m["stats"]["processed"], 1, "{m}");
+    let got = receive_until(&mut s, WAIT, |m| !m.is_empty()).await;
+    assert!(!got.is_empty());
+
+    // B's saved key: revoked, opens nothing.
+    let e = fails(&b, &["proposals", "list", &ch]);
+    assert!(e.contains("key_revoked"), "{e}");
+    let record = key_record(&stack, &ch).await;
+    assert!(matches!(record.unwrap(&b_sk), Err(VaultError::WrongKey)));
+    // The new record is a new key epoch: the old DK opens no new state or inbound item.
+    assert_eq!(record.key_epoch(), 2);
+    let (_, new_state) = get_blob(&stack, names::state(&id)).await;
+    let old_dk = KeyRecord::decode(&old_record)
+        .unwrap()
+        .unwrap(&b_sk)
+        .unwrap();
+    assert!(matches!(
+        enclave::vault::open_state(&old_dk, &id, 1, &new_state, 0),
+        Err(VaultError::KeyEpochMismatch { .. })
+    ));
+    assert!(matches!(
+        enclave::vault::open_state(&old_dk, &id, 2, &new_state, 0),
+        Err(VaultError::KeyEpochMismatch { .. } | VaultError::Corrupt { .. })
+    ));
+
+    // The host replays the pre-removal state (and key record): B then sees only the old
+    // state, without the subscriber who joined after the removal.
+    put_blob(&stack, names::state(&id), old_state).await;
+    let e = fails(&b, &["channel", "members", &ch]);
+    assert!(e.contains("key_revoked"), "{e}");
+    put_blob(&stack, names::key_record(&id), old_record).await;
+    let out = b.ok(&["channel", "members", &ch, "--json"]);
+    assert!(!out.contains("+15550002001"), "{out}");
+    assert!(out.contains(B), "{out}");
+}
