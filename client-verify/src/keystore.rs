@@ -414,6 +414,47 @@ mod tests {
     }
 
     #[test]
+    fn successor_key_stays_beside_the_old_one_until_promoted() {
+        let d = tempfile::tempdir().unwrap();
+        let ks = KeyStore::open(d.path());
+        let old = ChannelSk::from_bytes([1; 32]);
+        let new = ChannelSk::from_bytes([2; 32]);
+        ks.save_sk(CH, &old, None).unwrap();
+        assert!(ks.load_next_sk(CH, || None).unwrap().is_none());
+        ks.save_next_sk(CH, &new, None).unwrap();
+        // The old key is still the current one.
+        assert_eq!(ks.load_sk(CH, || None).unwrap().expose(), &[1; 32]);
+        assert_eq!(
+            ks.load_next_sk(CH, || None).unwrap().unwrap().expose(),
+            &[2; 32]
+        );
+        let dir = d.path().join("channels").join(CH);
+        let mode = std::fs::metadata(dir.join("sk.next"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        ks.promote_next_sk(CH).unwrap();
+        assert_eq!(ks.load_sk(CH, || None).unwrap().expose(), &[2; 32]);
+        assert!(ks.load_next_sk(CH, || None).unwrap().is_none());
+        assert!(!dir.join("sk.next.tmp").exists() && !dir.join("sk.tmp").exists());
+        // Discarding a successor that the enclave did not take keeps the current key.
+        ks.save_next_sk(CH, &ChannelSk::from_bytes([3; 32]), Some(b"pw"))
+            .unwrap();
+        assert!(matches!(
+            ks.load_next_sk(CH, || None),
+            Err(KeyStoreError::PassphraseRequired)
+        ));
+        ks.discard_next_sk(CH).unwrap();
+        ks.discard_next_sk(CH).unwrap();
+        assert_eq!(ks.load_sk(CH, || None).unwrap().expose(), &[2; 32]);
+        assert!(matches!(
+            ks.promote_next_sk(CH),
+            Err(KeyStoreError::Io { .. })
+        ));
+    }
+
+    #[test]
     fn debug_is_redacted() {
         let sk = ChannelSk::from_bytes([0xab; 32]);
         let s = format!("{sk:?}");
