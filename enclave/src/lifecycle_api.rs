@@ -695,6 +695,25 @@ async fn enact_remove(
         Some(t) => Some(chunks::load(&enclave.blobs, id, opened.dk(), t).await?),
         None => None,
     };
+    // Messages waiting in the queue are sealed to the old EK: stop the live receiver (the
+    // service keeps new envelopes until the receiver restarts on the new EK) and carry the
+    // waiting ones over, re-sealed, so the re-key loses none.
+    let slot = SignalSlot::decode(state.signal_account()).map_err(CourierError::from)?;
+    let mut waiting = Vec::new();
+    let mut queue_end = None;
+    if let (Some(slot), Some(courier)) = (&slot, enclave.courier.as_ref()) {
+        courier.live.stop(id);
+        let (items, next) = read_waiting(enclave, id, slot.inbound_next).await?;
+        for item in items {
+            match crate::vault::open_inbound(opened.dk(), id, &item) {
+                Ok(pt) => waiting.push(pt),
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbound item does not open; dropped at re-key")
+                }
+            }
+        }
+        queue_end = Some(next);
+    }
     let (kv, old_record) = load_key_record(enclave, id).await?;
     let (tv, mut table) = load_stale(enclave, id).await?;
     let (ov, mut otps) = load_otps(enclave, id).await?;
@@ -720,8 +739,32 @@ async fn enact_remove(
         let generation = t.generation + 1;
         let stored = chunks::store(&enclave.blobs, id, &rk.dk, generation, account).await?;
         state.set_protocol_store(Zeroizing::new(stored.encode()))?;
-        sealed = seal_state(&rk.dk, id, key_epoch, new_epoch, &state, &mut OsRng)?;
         new_chunks = Some(generation);
+    }
+    if let Some(end) = queue_end {
+        // Re-sealed copies go after `end`; the new state's cursor skips the old items. If
+        // the commit fails, the old state's cursor reads the old items, and the copies
+        // (new key epoch) are skipped as unopenable: nothing is handled twice.
+        for pt in &waiting {
+            let item =
+                crate::vault::seal_inbound(rk.dk.ek_public(), id, key_epoch, pt, &mut OsRng)?;
+            match enclave
+                .blobs
+                .call(&BlobRequest::QueueAppend {
+                    queue: names::inbound(id),
+                    item,
+                })
+                .await?
+            {
+                BlobResponse::Appended { .. } => {}
+                other => return Err(integrity("queue append", &other)),
+            }
+        }
+        state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: end }.encode()))?;
+    }
+    drop(waiting);
+    if new_chunks.is_some() || queue_end.is_some() {
+        sealed = seal_state(&rk.dk, id, key_epoch, new_epoch, &state, &mut OsRng)?;
     }
     put(enclave, names::otps(id), ov, otps.encode()).await?;
     put(enclave, names::stale_keys(id), tv, table.encode()).await?;
@@ -773,6 +816,41 @@ async fn enact_remove(
     ));
     let (epoch, stats) = send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await?;
     Ok((epoch, rk.new_sk, rk.sk_generation, stats))
+}
+
+/// Queue items from `from` on (at most `MAX_BATCH_ITEMS`) and the cursor after them.
+async fn read_waiting(
+    enclave: &Enclave,
+    id: &ChannelId,
+    from: u64,
+) -> Result<(Vec<Vec<u8>>, u64), Failure> {
+    let mut items = Vec::new();
+    let mut next = from;
+    while items.len() < crate::courier_api::MAX_BATCH_ITEMS {
+        let r = enclave
+            .blobs
+            .call(&BlobRequest::QueueRange {
+                queue: names::inbound(id),
+                from: next,
+                max_items: wire::blob::MAX_RANGE_ITEMS,
+                max_bytes: wire::blob::MAX_RANGE_BYTES,
+            })
+            .await?;
+        let BlobResponse::Items { items: got } = r else {
+            return Err(integrity("queue range", &r));
+        };
+        if got.is_empty() {
+            break;
+        }
+        for (seq, item) in got {
+            if seq < next {
+                return Err(ChannelError::Integrity("queue items out of order".into()).into());
+            }
+            next = seq + 1;
+            items.push(item);
+        }
+    }
+    Ok((items, next))
 }
 
 /// A second unlock that only sends `msgs` from the channel's number (with the channel's

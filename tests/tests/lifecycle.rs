@@ -337,6 +337,11 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     let (_, old_state) = get_blob(&stack, names::state(&id)).await;
     let (_, old_record) = get_blob(&stack, names::key_record(&id)).await;
 
+    // A message waits in the queue (sealed to the old EK) when the removal happens.
+    let mut s1 = phone(&sim.info, "+15550002001").await;
+    s1.send_text(CHANNEL, "HELLO").await.unwrap();
+    a.wait_queued(&ch, 1);
+
     let v = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
     assert_eq!(v["outcome"], "enacted", "{v}");
     assert_eq!(v["kind"], "remove_admin", "{v}");
@@ -357,14 +362,25 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     );
 
     // Post-removal data: a subscriber joins; the channel still works on Signal (the
-    // account moved to the new DK, the live receiver seals to the new EK).
-    let mut s = phone(&sim.info, "+15550002001").await;
-    s.send_text(CHANNEL, "HELLO").await.unwrap();
-    a.wait_queued(&ch, 1);
-    let m = a.mailbox(&ch);
-    assert_eq!(m["stats"]["processed"], 1, "{m}");
-    let got = receive_until(&mut s, WAIT, |m| !m.is_empty()).await;
-    assert!(!got.is_empty());
+    // account moved to the new DK, the live receiver seals to the new EK), and the message
+    // that waited during the re-key was carried over.
+    let mut s2 = phone(&sim.info, "+15550002002").await;
+    s2.send_text(CHANNEL, "HELLO").await.unwrap();
+    let mut processed = 0;
+    let deadline = std::time::Instant::now() + WAIT;
+    while processed < 2 && std::time::Instant::now() < deadline {
+        let m = a.mailbox(&ch);
+        assert_eq!(m["stats"]["rejected"], 0, "{m}");
+        processed += m["stats"]["processed"].as_u64().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(processed, 2);
+    for p in [&mut s1, &mut s2] {
+        let got = receive_until(p, WAIT, |m| !m.is_empty()).await;
+        assert!(!got.is_empty());
+    }
+    let members = a.ok(&["channel", "members", &ch, "--json"]);
+    assert!(members.contains("+15550002001") && members.contains("+15550002002"));
 
     // B's saved key: revoked, opens nothing.
     let e = fails(&b, &["proposals", "list", &ch]);
@@ -394,6 +410,6 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     assert!(e.contains("key_revoked"), "{e}");
     put_blob(&stack, names::key_record(&id), old_record).await;
     let out = b.ok(&["channel", "members", &ch, "--json"]);
-    assert!(!out.contains("+15550002001"), "{out}");
+    assert!(!out.contains("+15550002002"), "{out}");
     assert!(out.contains(B), "{out}");
 }
