@@ -413,3 +413,42 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     assert!(!out.contains("+15550002002"), "{out}");
     assert!(out.contains(B), "{out}");
 }
+
+/// VAULT.md §16: an enclave that dies after writing the stale table and the state but before
+/// the key record leaves a usable channel. Simulated by the host putting the old key record
+/// back after a rotation: the old key still unlocks, a retried rotation replaces the
+/// leftover table entry, and a lagging admin catches up to the retried key.
+#[tokio::test(flavor = "current_thread")]
+async fn rotation_interrupted_before_the_key_record_leaves_a_usable_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(opts(&sim, &tmp.path().join("stack")));
+    let a = AdminCli::new(&stack);
+    let b = AdminCli::new(&stack);
+    let c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let id = channel_id(&ch);
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
+    let (_, record1) = get_blob(&stack, names::key_record(&id)).await;
+
+    a.ok(&["key", "rotate", &ch]);
+    put_blob(&stack, names::key_record(&id), record1).await;
+
+    // B's key (generation 1) still unlocks; B retries the rotation.
+    let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["admin_index"], 2, "{v}");
+    let v = json(&b.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let record = key_record(&stack, &ch).await;
+    assert!(record.unwrap(&sk_of(&b, &ch)).is_ok());
+    // C (generation 1) reaches B's key in one hop: the leftover entry was replaced.
+    let v = json(&c.ok(&["key", "catch-up", &ch, "--json"]));
+    assert_eq!(v["hops"], 1, "{v}");
+    assert_eq!(key_file(&c, &ch), key_file(&b, &ch));
+    let (_, stale) = get_blob(&stack, names::stale_keys(&id)).await;
+    let table = enclave::vault::lifecycle::StaleTable::decode(&stale).unwrap();
+    assert_eq!(table.entries().len(), 1, "{table:?}");
+}
