@@ -419,7 +419,20 @@ async fn propose(
         }
         _ => return Err(ChannelError::BadRequest("kind").into()),
     };
+    let what = describe(&kind);
     let (pid, outcome) = state.propose(&admin, kind, now, ttl)?;
+    let mut notify = Vec::new();
+    if let Outcome::Pending { approvals, needed } = &outcome {
+        let me = state
+            .member(&admin)
+            .and_then(|m| m.admin_index())
+            .unwrap_or(0);
+        let text = format!(
+            "ADMIN {me} proposes to {what} (proposal #{pid}, {approvals} of {needed} approvals).\nApprove: sealboost proposals approve {ch} {pid}\nReject: sealboost proposals reject {ch} {pid}",
+            ch = id.to_hex()
+        );
+        notify.push((other_admins(&state, &admin), Zeroizing::new(text)));
+    }
     finish(
         enclave,
         id,
@@ -433,6 +446,7 @@ async fn propose(
             new_sk,
             otp_ttl: body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS),
             now,
+            notify,
         },
     )
     .await
@@ -448,6 +462,14 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
     check_admin(&state, &admin)?;
     let outcome = state.vote(pid, &admin, approve, now)?;
+    let mut notify = Vec::new();
+    if let Outcome::Discarded(reason) = &outcome {
+        let text = format!(
+            "Proposal #{pid} was discarded ({}).",
+            format!("{reason:?}").to_lowercase()
+        );
+        notify.push((other_admins(&state, &admin), Zeroizing::new(text)));
+    }
     finish(
         enclave,
         id,
@@ -461,6 +483,7 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
             new_sk: None,
             otp_ttl: body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS),
             now,
+            notify,
         },
     )
     .await
@@ -537,6 +560,25 @@ struct Decided {
     new_sk: Option<Sk>,
     otp_ttl: u64,
     now: u64,
+    /// Notices for the other admins if the proposal stays open or is discarded.
+    notify: Vec<(Vec<Phone>, Zeroizing<String>)>,
+}
+
+/// Every eligible admin except `except`.
+fn other_admins(state: &ChannelState, except: &Phone) -> Vec<Phone> {
+    state
+        .admins()
+        .filter(|m| m.phone() != except && !state.is_deauthorized(m.phone()))
+        .map(|m| m.phone().duplicate())
+        .collect()
+}
+
+fn describe(kind: &ProposalKind) -> String {
+    match kind {
+        ProposalKind::Rotate => "rotate the channel key".to_owned(),
+        ProposalKind::AddAdmin(p) => format!("add {} as an admin", p.to_e164_string().as_str()),
+        ProposalKind::RemoveAdmin(n) => format!("remove ADMIN {n} (the channel will be re-keyed)"),
+    }
 }
 
 async fn finish(
@@ -553,9 +595,10 @@ async fn finish(
                 .channels
                 .commit(&enclave.blobs, opened, state)
                 .await?;
+            let (epoch, notified) = notify(enclave, id, &d.sk, epoch, d.notify).await;
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "pending",
-                       "approvals": approvals, "needed": needed }),
+                       "approvals": approvals, "needed": needed, "notified": notified }),
             )
         }
         Outcome::Discarded(reason) => {
@@ -563,9 +606,10 @@ async fn finish(
                 .channels
                 .commit(&enclave.blobs, opened, state)
                 .await?;
+            let (epoch, notified) = notify(enclave, id, &d.sk, epoch, d.notify).await;
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "discarded",
-                       "reason": format!("{reason:?}").to_lowercase() }),
+                       "reason": format!("{reason:?}").to_lowercase(), "notified": notified }),
             )
         }
         Outcome::Enact(ProposalKind::Rotate) => {
@@ -595,6 +639,27 @@ async fn finish(
                        "kind": "remove_admin", "sk": sk.as_str(), "sk_generation": generation,
                        "stats": stats }),
             )
+        }
+    }
+}
+
+/// Best effort: tells the other admins about an open or discarded proposal over Signal.
+/// Returns the epoch after the sending unlock and how many messages were delivered.
+async fn notify(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    epoch: u64,
+    msgs: Vec<(Vec<Phone>, Zeroizing<String>)>,
+) -> (u64, usize) {
+    if msgs.iter().all(|(to, _)| to.is_empty()) || enclave.courier.is_none() {
+        return (epoch, 0);
+    }
+    match send_notices(enclave, id, sk, epoch, msgs).await {
+        Ok((e, stats)) => (e, stats.delivered),
+        Err(_) => {
+            tracing::warn!("proposal notice not sent; admins see it in `proposals list`");
+            (epoch, 0)
         }
     }
 }

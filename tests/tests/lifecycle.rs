@@ -276,6 +276,22 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
         .join("sk.next")
         .exists());
 
+    // The other admins are told over Signal.
+    let got = receive_until(&mut c_phone, WAIT, |m| {
+        bodies(m)
+            .iter()
+            .any(|b| b.contains("proposes to rotate the channel key"))
+    })
+    .await;
+    let note = bodies(&got)
+        .into_iter()
+        .find(|b| b.contains("proposes to rotate"))
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(
+        note.contains(&format!("proposals approve {ch} {}", rot["proposal"])),
+        "{note}"
+    );
+
     // Enclave restart between propose and approve.
     stack.kill_host();
     stack = Stack::start_with(o);
@@ -315,6 +331,29 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
     assert_eq!(key_file(&d, &ch), key_file(&c, &ch));
     let e = fails(&c, &["proposals", "approve", &ch, &add_id]);
     assert!(e.contains("unknown_proposal"), "{e}");
+
+    // Rejections discard a proposal once the threshold is out of reach: D proposes to
+    // remove A; A and B reject (still reachable), C's rejection discards it.
+    let rm = json(&d.ok(&["admin", "remove", &ch, A, "--json"]));
+    assert_eq!(rm["outcome"], "pending", "{rm}");
+    let rm_id = rm["proposal"].as_u64().unwrap().to_string();
+    for (cli, want) in [(&a, "pending"), (&b, "pending"), (&c, "discarded")] {
+        let v = json(&cli.ok(&["proposals", "reject", &ch, &rm_id, "--json"]));
+        assert_eq!(v["outcome"], want, "{v}");
+    }
+    let got = receive_until(&mut b_phone, WAIT, |m| {
+        bodies(m).iter().any(|b| b.contains("was discarded"))
+    })
+    .await;
+    assert!(
+        bodies(&got)
+            .iter()
+            .any(|b| b.contains(&format!("Proposal #{rm_id} was discarded (rejected)"))),
+        "{got:?}"
+    );
+    let list = json(&a.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(list["proposals"].as_array().unwrap().len(), 0, "{list}");
+    assert_eq!(list["admin_index"], 1, "{list}");
 }
 
 #[tokio::test(flavor = "current_thread")]
