@@ -543,6 +543,14 @@ async fn threshold(
         .ok_or(ChannelError::BadRequest("threshold"))?;
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now_secs()).await?;
     check_admin(&state, &admin)?;
+    // Lowering the threshold would let one admin undo the vote requirement alone; there is
+    // no proposal kind for it yet, so only raising (or keeping 1) is allowed directly.
+    if t < state.approval_threshold() {
+        return Err(VaultError::Refused {
+            what: "lowering the approval threshold needs a vote",
+        }
+        .into());
+    }
     state.set_approval_threshold(t)?;
     let epoch = enclave
         .channels

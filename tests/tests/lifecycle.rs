@@ -260,6 +260,9 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
     add_admin(&a, &ch, C, &mut c_phone, &c).await;
     let v = json(&a.ok(&["admin", "threshold", &ch, "2", "--json"]));
     assert_eq!(v["threshold"], 2, "{v}");
+    // One admin cannot lower it again alone.
+    let e = fails(&b, &["admin", "threshold", &ch, "1"]);
+    assert!(e.contains("refused"), "{e}");
     let key_before = key_file(&a, &ch);
 
     // Two proposals at once; one approval each (the proposer's) does nothing.
