@@ -1006,11 +1006,17 @@ async fn redeem(
     let now = now_secs();
     let _guard = enclave.channels.lock(id).await;
     let (ov, mut otps) = load_otps(enclave, id).await?;
-    let (generation, sk) = {
+    let redeemed = {
         let mut limiter = OTP_LIMITER.lock().unwrap_or_else(|p| p.into_inner());
-        otps.redeem(&otp, now, &mut limiter)?
+        otps.redeem(&otp, now, &mut limiter)
     };
-    put(enclave, names::otps(id), ov, otps.encode()).await?;
+    // Expired records go now (after the answer for this OTP was decided, so a lapsed one
+    // is reported as `otp_expired`, not unknown).
+    let purged = otps.purge_expired(now);
+    if redeemed.is_ok() || purged > 0 {
+        put(enclave, names::otps(id), ov, otps.encode()).await?;
+    }
+    let (generation, sk) = redeemed?;
     let sk = b64(&sk);
     Ok(json!({ "sk": sk.as_str(), "sk_generation": generation }))
 }

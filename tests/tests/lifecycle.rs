@@ -177,6 +177,15 @@ async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
     std::thread::sleep(Duration::from_secs(3));
     let d = fails(&c, &["admin", "accept", &ch, "--otp", &otp_c, "--as", C]);
     assert!(d.contains("otp_expired"), "{d}");
+    // Neither the passphrases nor the invited numbers reach the host's log.
+    let log = stack.host_log();
+    for secret in [otp.as_str(), otp_c.as_str(), B, C] {
+        assert!(!log.contains(secret), "host log holds a secret");
+    }
+    // Both records are gone: B's after the acknowledgement, C's once it lapsed.
+    let (_, set) = get_blob(&stack, names::otps(&channel_id(&ch))).await;
+    let set = enclave::vault::lifecycle::OtpSet::decode(&set).unwrap();
+    assert!(set.is_empty(), "{set:?}");
     let v = json(&a.ok(&["channel", "members", &ch, "--json"]));
     let admins = v.to_string();
     assert!(admins.contains(B) && !admins.contains(C), "{v}");
