@@ -887,7 +887,15 @@ async fn enact_remove(
             "ADMIN {n} was removed and this channel was re-keyed."
         )),
     ));
-    let (epoch, stats) = send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await?;
+    // The re-key is committed: whatever happens on Signal, the requester must get the new
+    // SK in this answer, or nobody would hold it.
+    let (epoch, stats) = match send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("re-key committed but its passphrases were not sent");
+            (new_epoch, Stats::default())
+        }
+    };
     Ok((epoch, rk.new_sk, rk.sk_generation, stats))
 }
 
