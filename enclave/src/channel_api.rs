@@ -63,6 +63,17 @@ pub(crate) fn parse_sk(b64: &str) -> Result<Sk, ChannelError> {
     Ok(sk)
 }
 
+/// The channel id from the path (unknown form: `not_found`) and the JSON body (at most
+/// `max` bytes), as every `POST /v1/channels/{id}/…` route starts.
+pub(crate) async fn channel_request<T: serde::de::DeserializeOwned>(
+    id: &str,
+    req: Request<hyper::body::Incoming>,
+    max: usize,
+) -> Result<(ChannelId, T), Response<Body>> {
+    let id = parse_id(id).ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found"))?;
+    Ok((id, read_json(req, max).await?))
+}
+
 /// SPEC §3.3: the peer gets a code, the log gets the (user-data-free) detail.
 pub(crate) fn channel_error(e: &ChannelError) -> Response<Body> {
     tracing::warn!(error = %e, "channel operation refused");
@@ -193,11 +204,8 @@ pub async fn unlocked(
     op: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let Some(id) = parse_id(id) else {
-        return error(StatusCode::NOT_FOUND, "not_found");
-    };
-    let body: Unlock = match read_json(req, MAX_CHANNEL_BODY).await {
-        Ok(b) => b,
+    let (id, body): (ChannelId, Unlock) = match channel_request(id, req, MAX_CHANNEL_BODY).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let r = async {

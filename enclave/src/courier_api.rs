@@ -10,14 +10,15 @@ use serde_json::json;
 use wire::blob::{BlobRequest, BlobResponse, MAX_RANGE_BYTES, MAX_RANGE_ITEMS};
 use zeroize::Zeroizing;
 
-use crate::api::{error, json, read_json, Body};
-use crate::channel_api::{channel_error, now_secs, parse_id, parse_sk};
+use crate::api::{error, Body};
+use crate::channel_api::{channel_request, now_secs, parse_sk};
 use crate::channels::{ChannelError, Unlock};
 use crate::courier::chunks::{self, ChunkTable};
 use crate::courier::live::SealTo;
 use crate::courier::process::{self, Batch, Stats};
 use crate::courier::slot::SignalSlot;
 use crate::courier::{Courier, CourierError};
+use crate::failure::{respond, Failure};
 use crate::vault::model::Phone;
 use crate::vault::{names, open_inbound, ChannelId};
 use crate::Enclave;
@@ -46,53 +47,6 @@ struct SignalRequest {
     text: Option<Zeroizing<String>>,
 }
 
-fn courier_error(e: &CourierError) -> Response<Body> {
-    tracing::warn!(error = %e, "signal operation refused");
-    match e {
-        CourierError::NotConfigured => error(StatusCode::SERVICE_UNAVAILABLE, "signal_unavailable"),
-        CourierError::NoAccount => error(StatusCode::CONFLICT, "no_signal_account"),
-        CourierError::AlreadyRegistered => error(StatusCode::CONFLICT, "already_registered"),
-        CourierError::Signal(_) => error(StatusCode::BAD_GATEWAY, "signal_failed"),
-        // The host lost, replaced or rolled back a chunk of the account record.
-        CourierError::Chunk(
-            chunks::ChunkError::Missing { .. }
-            | chunks::ChunkError::Digest { .. }
-            | chunks::ChunkError::Corrupt { .. }
-            | chunks::ChunkError::Table(_),
-        ) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
-        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    }
-}
-
-enum Failure {
-    Channel(ChannelError),
-    Courier(CourierError),
-}
-
-impl From<ChannelError> for Failure {
-    fn from(e: ChannelError) -> Self {
-        Failure::Channel(e)
-    }
-}
-impl From<CourierError> for Failure {
-    fn from(e: CourierError) -> Self {
-        Failure::Courier(e)
-    }
-}
-impl From<crate::vault::VaultError> for Failure {
-    fn from(e: crate::vault::VaultError) -> Self {
-        Failure::Channel(e.into())
-    }
-}
-
-fn respond(r: Result<serde_json::Value, Failure>) -> Response<Body> {
-    match r {
-        Ok(v) => json(StatusCode::OK, &v),
-        Err(Failure::Channel(e)) => channel_error(&e),
-        Err(Failure::Courier(e)) => courier_error(&e),
-    }
-}
-
 /// `POST /v1/channels/{id}/signal/register|mailbox|command`.
 pub async fn route(
     enclave: Arc<Enclave>,
@@ -100,15 +54,13 @@ pub async fn route(
     op: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let Some(id) = parse_id(id) else {
-        return error(StatusCode::NOT_FOUND, "not_found");
-    };
-    let body: SignalRequest = match read_json(req, MAX_SIGNAL_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let (id, body): (ChannelId, SignalRequest) =
+        match channel_request(id, req, MAX_SIGNAL_BODY).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     if enclave.courier.is_none() {
-        return courier_error(&CourierError::NotConfigured);
+        return respond(Err(CourierError::NotConfigured.into()));
     }
     respond(match op {
         "signal/register" => register(&enclave, &id, body).await,

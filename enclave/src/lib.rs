@@ -13,6 +13,7 @@ pub mod channels;
 pub mod courier;
 pub mod courier_api;
 pub mod egress;
+mod failure;
 pub mod lifecycle_api;
 pub mod platform;
 pub mod relay;

@@ -16,14 +16,15 @@ use serde_json::{json, Value};
 use wire::blob::{BlobRequest, BlobResponse};
 use zeroize::Zeroizing;
 
-use crate::api::{error, json as json_response, read_json, Body};
-use crate::channel_api::{channel_error, now_secs, parse_id, parse_sk};
+use crate::api::{error, Body};
+use crate::channel_api::{channel_request, now_secs, parse_sk};
 use crate::channels::{ChannelError, Opened, Unlock};
 use crate::courier::chunks::{self, ChunkTable};
 use crate::courier::live::SealTo;
 use crate::courier::process::{self, Stats};
 use crate::courier::slot::SignalSlot;
 use crate::courier::CourierError;
+use crate::failure::{respond, Failure};
 use crate::relay::Effect;
 use crate::vault::lifecycle::{
     self, invite_admin, Otp, OtpSet, Outcome, ProposalKind, StaleTable, DEFAULT_OTP_TTL_SECS,
@@ -88,85 +89,6 @@ struct LifecycleRequest {
     threshold: Option<u16>,
 }
 
-enum Failure {
-    Channel(ChannelError),
-    Courier(CourierError),
-    Lifecycle(VaultError),
-}
-
-impl From<ChannelError> for Failure {
-    fn from(e: ChannelError) -> Self {
-        Failure::Channel(e)
-    }
-}
-impl From<CourierError> for Failure {
-    fn from(e: CourierError) -> Self {
-        Failure::Courier(e)
-    }
-}
-impl From<chunks::ChunkError> for Failure {
-    fn from(e: chunks::ChunkError) -> Self {
-        Failure::Courier(e.into())
-    }
-}
-impl From<crate::blob_client::BlobError> for Failure {
-    fn from(e: crate::blob_client::BlobError) -> Self {
-        Failure::Channel(e.into())
-    }
-}
-impl From<VaultError> for Failure {
-    fn from(e: VaultError) -> Self {
-        match e {
-            VaultError::UnknownKey
-            | VaultError::RevokedKey
-            | VaultError::InvalidOtp
-            | VaultError::OtpUnknown
-            | VaultError::OtpExpired
-            | VaultError::OtpUsed
-            | VaultError::UnknownProposal { .. }
-            | VaultError::AlreadyVoted { .. }
-            | VaultError::Refused { .. } => Failure::Lifecycle(e),
-            other => Failure::Channel(other.into()),
-        }
-    }
-}
-
-/// SPEC §3.6 error codes; the detail (no user data) goes to the log only.
-fn lifecycle_error(e: &VaultError) -> Response<Body> {
-    tracing::warn!(error = %e, "key lifecycle operation refused");
-    match e {
-        VaultError::UnknownKey => error(StatusCode::UNAUTHORIZED, "unauthorized"),
-        VaultError::RevokedKey => error(StatusCode::FORBIDDEN, "key_revoked"),
-        VaultError::InvalidOtp => error(StatusCode::BAD_REQUEST, "bad_request"),
-        VaultError::OtpUnknown => error(StatusCode::FORBIDDEN, "otp_invalid"),
-        VaultError::OtpExpired => error(StatusCode::GONE, "otp_expired"),
-        VaultError::OtpUsed => error(StatusCode::CONFLICT, "otp_used"),
-        VaultError::UnknownProposal { .. } => error(StatusCode::NOT_FOUND, "unknown_proposal"),
-        VaultError::AlreadyVoted { .. } => error(StatusCode::CONFLICT, "already_voted"),
-        _ => error(StatusCode::CONFLICT, "refused"),
-    }
-}
-
-fn respond(r: Result<Value, Failure>) -> Response<Body> {
-    match r {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(Failure::Channel(e)) => channel_error(&e),
-        Err(Failure::Lifecycle(e)) => lifecycle_error(&e),
-        Err(Failure::Courier(e)) => {
-            tracing::warn!(error = %e, "key lifecycle: signal operation failed");
-            match e {
-                CourierError::NotConfigured => {
-                    error(StatusCode::SERVICE_UNAVAILABLE, "signal_unavailable")
-                }
-                CourierError::NoAccount => error(StatusCode::CONFLICT, "no_signal_account"),
-                CourierError::Signal(_) => error(StatusCode::BAD_GATEWAY, "signal_failed"),
-                CourierError::Chunk(_) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
-                _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            }
-        }
-    }
-}
-
 /// `POST /v1/channels/{id}/<one of ROUTES>`.
 pub async fn route(
     enclave: std::sync::Arc<Enclave>,
@@ -174,13 +96,11 @@ pub async fn route(
     op: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let Some(id) = parse_id(id) else {
-        return error(StatusCode::NOT_FOUND, "not_found");
-    };
-    let body: LifecycleRequest = match read_json(req, MAX_LIFECYCLE_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let (id, body): (ChannelId, LifecycleRequest) =
+        match channel_request(id, req, MAX_LIFECYCLE_BODY).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     respond(match op {
         "key/catch-up" => catch_up(&enclave, &id, body).await,
         "proposals" => propose(&enclave, &id, body).await,
