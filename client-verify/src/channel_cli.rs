@@ -160,16 +160,24 @@ fn settings_text(s: &Value) -> String {
     out
 }
 
-async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, AdminError> {
+/// Loads the pinned policy and opens an attested admin session. `None` (after saying why)
+/// when the policy cannot be used: a usage error, exit code 2.
+pub(crate) async fn connect(c: &Connection) -> Result<Option<AdminClient>, AdminError> {
     let policy = match load_policy(c) {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("sealboost: {msg}");
-            return Ok(ExitCode::from(EXIT_USAGE));
+            return Ok(None);
         }
     };
     let store = KeyStore::open(state_dir(c));
-    let mut client = AdminClient::connect(c.connect, &policy, store).await?;
+    Ok(Some(AdminClient::connect(c.connect, &policy, store).await?))
+}
+
+async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, AdminError> {
+    let Some(mut client) = connect(c).await? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
     let pass = || passphrase(c);
     match cmd {
         ChannelCommand::Create { admin } => {

@@ -9,10 +9,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::Value;
 
-use crate::admin::{AdminClient, AdminError};
+use crate::admin::AdminError;
 use crate::attest_cli::EXIT_USAGE;
-use crate::channel_cli::{fail, load_policy, passphrase, print, runtime, state_dir, Connection};
-use crate::keystore::KeyStore;
+use crate::channel_cli::{connect, fail, passphrase, print, runtime, Connection};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -153,15 +152,9 @@ fn list_text(v: &Value) -> String {
 }
 
 async fn go(c: &Connection, cmd: &Lifecycle<'_>) -> Result<ExitCode, AdminError> {
-    let policy = match load_policy(c) {
-        Ok(p) => p,
-        Err(msg) => {
-            eprintln!("sealboost: {msg}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+    let Some(mut client) = connect(c).await? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
     };
-    let store = KeyStore::open(state_dir(c));
-    let mut client = AdminClient::connect(c.connect, &policy, store).await?;
     let pass = || passphrase(c);
     let (v, human): (Value, fn(&Value) -> String) = match cmd {
         Lifecycle::Admin(AdminCommand::Add {

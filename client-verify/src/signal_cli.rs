@@ -8,10 +8,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::Value;
 
-use crate::admin::{AdminClient, AdminError};
+use crate::admin::AdminError;
 use crate::attest_cli::EXIT_USAGE;
-use crate::channel_cli::{fail, load_policy, passphrase, print, runtime, state_dir, Connection};
-use crate::keystore::KeyStore;
+use crate::channel_cli::{connect, fail, passphrase, print, runtime, Connection};
 
 #[derive(Debug, Subcommand)]
 pub enum SignalCommand {
@@ -113,15 +112,9 @@ fn human(v: &Value) -> String {
 }
 
 async fn go(c: &Connection, cmd: &SignalCommand) -> Result<ExitCode, AdminError> {
-    let policy = match load_policy(c) {
-        Ok(p) => p,
-        Err(msg) => {
-            eprintln!("sealboost: {msg}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+    let Some(mut client) = connect(c).await? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
     };
-    let store = KeyStore::open(state_dir(c));
-    let mut client = AdminClient::connect(c.connect, &policy, store).await?;
     let channel = cmd.channel();
     let admin = match cmd.as_admin() {
         Some(a) => a.to_owned(),
