@@ -156,3 +156,49 @@ impl AdminCli {
         &self.state
     }
 }
+
+/// A signal-sim, a stack wired to it, an admin CLI, and a channel with a registered Signal
+/// number: the starting point of most end-to-end Signal tests.
+#[derive(Debug)]
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub sim: crate::Sim,
+    pub stack: Stack,
+    pub cli: AdminCli,
+    /// The channel id.
+    pub ch: String,
+}
+
+impl World {
+    /// Starts everything (`sim_args` go to `signal-sim serve`); `admin` gets a registered
+    /// phone (returned) and becomes ADMIN 1 of a channel reachable at `channel_number`.
+    pub async fn start(admin: &str, channel_number: &str, sim_args: &[&str]) -> (World, Phone) {
+        let tmp = tempfile::tempdir().unwrap();
+        let sim = crate::Sim::start(&tmp.path().join("sim"), sim_args);
+        let stack = Stack::start_with(crate::StackOpts {
+            signal: Some(sim.info.clone()),
+            ..Default::default()
+        });
+        let cli = AdminCli::new(&stack);
+        let admin_phone = phone(&sim.info, admin).await;
+        let ch = cli.channel(admin, channel_number);
+        (
+            World {
+                tmp,
+                sim,
+                stack,
+                cli,
+                ch,
+            },
+            admin_phone,
+        )
+    }
+
+    /// Waits for `n` queued messages and processes them; returns the `--json` answer.
+    pub fn process(&self, n: u64) -> serde_json::Value {
+        self.cli.wait_queued(&self.ch, n);
+        let v = self.cli.mailbox(&self.ch);
+        assert_eq!(v["stats"]["processed"], n, "{v}");
+        v
+    }
+}

@@ -5,41 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
-use sealboost_tests::{Sim, Stack, StackOpts};
+use sealboost_tests::signal::{bodies, phone, receive_until, World};
 
 const ADMIN: &str = "+15550001001";
 const CHANNEL: &str = "+15550009000";
 const SUBSCRIBERS: [&str; 3] = ["+15550002001", "+15550002002", "+15550002003"];
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Polls `sealboost status` until at least `n` messages wait.
-fn wait_queued(admin: &AdminCli, ch: &str, n: u64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let out = admin.ok(&["status", ch, "--json"]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        if v["queue_length"].as_u64().unwrap() >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "only {v} waiting, wanted {n}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn demo_join_broadcast_hotline_reply() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = Sim::start(&tmp.path().join("sim"), &[]);
-    let stack = Stack::start_with(StackOpts {
-        signal: Some(sim.info.clone()),
-        ..Default::default()
-    });
-    let admin = AdminCli::new(&stack);
-    let mut admin_phone = phone(&sim.info, ADMIN).await;
-    let ch = admin.channel(ADMIN, CHANNEL);
+    let (w, mut admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
+    let (sim, admin, ch) = (&w.sim, &w.cli, w.ch.clone());
 
     let mut phones = Vec::new();
     for n in SUBSCRIBERS {
@@ -47,7 +25,7 @@ async fn demo_join_broadcast_hotline_reply() {
         p.send_text(CHANNEL, "HELLO").await.unwrap();
         phones.push(p);
     }
-    wait_queued(&admin, &ch, 3);
+    admin.wait_queued(&ch, 3);
     let out = admin.ok(&["mailbox", &ch]);
     assert!(out.contains("3 processed"), "{out}");
     for p in &mut phones {
@@ -82,7 +60,7 @@ async fn demo_join_broadcast_hotline_reply() {
         .send_text(CHANNEL, "Is the meeting still on?")
         .await
         .unwrap();
-    wait_queued(&admin, &ch, 1);
+    admin.wait_queued(&ch, 1);
     let mailbox = admin.ok(&["mailbox", &ch]);
     assert!(
         mailbox.contains("[HOTLINE FROM @") && mailbox.contains("Is the meeting still on?"),

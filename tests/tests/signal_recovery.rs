@@ -7,53 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
-use sealboost_tests::{http_get, Sim, Stack, StackOpts};
+use sealboost_tests::http_get;
+use sealboost_tests::signal::{bodies, phone, receive_until, World};
 use signal_client::phone::{Phone, Received};
 
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_millis(1500);
-
-struct World {
-    _tmp: tempfile::TempDir,
-    sim: Sim,
-    stack: Stack,
-    cli: AdminCli,
-    ch: String,
-}
-
-impl World {
-    async fn start(admin: &str, sim_args: &[&str]) -> (World, Phone) {
-        let tmp = tempfile::tempdir().unwrap();
-        let sim = Sim::start(&tmp.path().join("sim"), sim_args);
-        let stack = Stack::start_with(StackOpts {
-            signal: Some(sim.info.clone()),
-            ..Default::default()
-        });
-        let cli = AdminCli::new(&stack);
-        let admin_phone = phone(&sim.info, admin).await;
-        let ch = cli.channel(admin, CHANNEL);
-        (
-            World {
-                _tmp: tmp,
-                sim,
-                stack,
-                cli,
-                ch,
-            },
-            admin_phone,
-        )
-    }
-
-    /// Waits for `n` queued messages and processes them; returns the `--json` answer.
-    fn process(&self, n: u64) -> serde_json::Value {
-        self.cli.wait_queued(&self.ch, n);
-        let v = self.cli.mailbox(&self.ch);
-        assert_eq!(v["stats"]["processed"], n, "{v}");
-        v
-    }
-}
 
 /// A phone and what it received but no check has used yet (several messages often arrive
 /// together; each check takes only the one it is about).
@@ -109,8 +69,12 @@ impl Handset {
 async fn rate_limited_sends_wait_and_all_arrive() {
     const ADMIN: &str = "+15550401001";
     const SUBS: [&str; 3] = ["+15550402001", "+15550402002", "+15550402003"];
-    let (w, mut admin_phone) =
-        World::start(ADMIN, &["--rate-burst", "3", "--rate-per-sec", "5"]).await;
+    let (w, mut admin_phone) = World::start(
+        ADMIN,
+        CHANNEL,
+        &["--rate-burst", "3", "--rate-per-sec", "5"],
+    )
+    .await;
     let mut subs = Vec::new();
     for n in SUBS {
         subs.push(phone(&w.sim.info, n).await);
@@ -170,7 +134,7 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
     const A2: &str = "+15550501002";
     const S1: &str = "+15550502001";
     const S2: &str = "+15550502002";
-    let (w, a1) = World::start(A1, &["--rate-burst", "0"]).await;
+    let (w, a1) = World::start(A1, CHANNEL, &["--rate-burst", "0"]).await;
     let mut a1 = Handset {
         p: a1,
         inbox: Vec::new(),
@@ -281,8 +245,12 @@ async fn challenge_required_is_counted_as_failed() {
     const ADMIN: &str = "+15550601001";
     const S1: &str = "+15550602001";
     // Every identified (non-sealed) send from the channel's number is answered 428.
-    let (w, admin_phone) =
-        World::start(ADMIN, &["--rate-burst", "0", "--challenge-sender", CHANNEL]).await;
+    let (w, admin_phone) = World::start(
+        ADMIN,
+        CHANNEL,
+        &["--rate-burst", "0", "--challenge-sender", CHANNEL],
+    )
+    .await;
     let mut admin_phone = Handset {
         p: admin_phone,
         inbox: Vec::new(),
