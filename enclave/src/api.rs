@@ -116,6 +116,7 @@ pub async fn route(
             let (id, op) = (id.to_owned(), op.to_owned());
             match (method, op.as_str()) {
                 (&Method::GET, "status") => crate::channel_api::status(enclave, &id).await,
+                (&Method::GET, "events") => crate::events::open(enclave, &id, req).await,
                 (&Method::POST, "info" | "members" | "settings" | "members/change") => {
                     crate::channel_api::unlocked(enclave, &id, &op, req).await
                 }

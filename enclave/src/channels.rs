@@ -162,9 +162,19 @@ impl Channels {
             other => return Err(unexpected("put key record", &other)),
         }
         match blobs.call(&put(names::state(id), sealed)).await? {
-            BlobResponse::Written { .. } => Ok(FIRST_STATE_EPOCH),
-            other => Err(unexpected("put state", &other)),
+            BlobResponse::Written { .. } => {}
+            other => return Err(unexpected("put state", &other)),
         }
+        // The SK-possession verifier (VAULT.md §15), last: without it only the events
+        // stream (SPEC §3.7) is unavailable until the next key change writes one.
+        let verifier = crate::vault::lifecycle::SkVerifier::derive(id, sk, 1).encode();
+        if !matches!(
+            blobs.call(&put(names::proof_verifier(id), verifier)).await,
+            Ok(BlobResponse::Written { .. })
+        ) {
+            tracing::warn!("verifier write failed at create");
+        }
+        Ok(FIRST_STATE_EPOCH)
     }
 
     /// Unlocks `id` for one operation. `op` sees the state after expiry; if `write` is

@@ -13,6 +13,7 @@ pub mod channels;
 pub mod courier;
 pub mod courier_api;
 pub mod egress;
+pub mod events;
 mod failure;
 pub mod lifecycle_api;
 pub mod platform;

@@ -86,12 +86,18 @@ async fn serve_ingress(enclave: Arc<Enclave>, conn: LinkStream) {
             return;
         }
     };
-    let svc = hyper::service::service_fn(move |req| crate::api::route(enclave.clone(), req));
+    // This session's RFC 9266 exporter: what SK proofs on the events stream bind to.
+    let binding = crate::events::SessionBinding::of(tls.get_ref().1);
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        req.extensions_mut().insert(binding.clone());
+        crate::api::route(enclave.clone(), req)
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(tls), svc);
+        .serve_connection(TokioIo::new(tls), svc)
+        .with_upgrades();
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "HTTP connection ended with an error");
     }

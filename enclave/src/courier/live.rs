@@ -130,6 +130,7 @@ async fn run(
         match rx.next().await {
             Ok(Event::Envelope { id, envelope }) => match store(blobs, &seal, &envelope).await {
                 Ok(_) => {
+                    crate::events::queue_grew(&seal.id);
                     backoff = INITIAL_BACKOFF;
                     if let Err(e) = rx.ack(id).await {
                         // Stored but not acknowledged: the service redelivers it and the
