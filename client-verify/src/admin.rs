@@ -255,6 +255,16 @@ impl AdminClient {
             .await
     }
 
+    /// Processes the channel's mailbox as no particular admin: everything the relay
+    /// addresses to admins goes to their phones over Signal (`sealboost watch`, SPEC §3.7).
+    pub async fn mailbox_relay(
+        &mut self,
+        channel: &str,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked(channel, "mailbox", json!({}), p).await
+    }
+
     /// Runs a channel command as `admin` (`BROADCAST …`, `PRIVATE …`, `REPLY @id …`, or any
     /// other command an admin could send over Signal). The mailbox is processed first.
     pub async fn command(

@@ -7,3 +7,4 @@ pub mod keystore;
 pub mod lifecycle_cli;
 pub mod session;
 pub mod signal_cli;
+pub mod watch;

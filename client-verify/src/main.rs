@@ -78,6 +78,8 @@ enum Command {
     Key(KeyArgs),
     /// Proposals for key changes: list, approve, reject.
     Proposals(ProposalsArgs),
+    /// Get asked to unlock: hold the events stream (push) or poll; manual or auto mode.
+    Watch(client_verify::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,5 +99,6 @@ fn main() -> ExitCode {
         Command::Admin(a) => lifecycle_cli::run(&a.conn, Lifecycle::Admin(&a.cmd)),
         Command::Key(a) => lifecycle_cli::run(&a.conn, Lifecycle::Key(&a.cmd)),
         Command::Proposals(a) => lifecycle_cli::run(&a.conn, Lifecycle::Proposals(&a.cmd)),
+        Command::Watch(a) => client_verify::watch::run(a),
     }
 }

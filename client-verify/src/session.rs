@@ -21,6 +21,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 /// Nonce length the client uses (SPEC §3.2).
 pub const NONCE_LEN: usize = 32;
+/// Length of the TLS exporter value SK proofs bind to (RFC 9266).
+pub const TLS_BINDING_LEN: usize = 32;
 
 /// Why a session was not established. Each variant names the failed check; none carries a
 /// secret.
@@ -105,6 +107,7 @@ pub struct AttestedSession {
     sender: SendRequest<Full<Bytes>>,
     claims: Verified<attestation::Claims>,
     negotiated_group: Option<rustls::NamedGroup>,
+    tls_binding: Vec<u8>,
 }
 
 impl std::fmt::Debug for AttestedSession {
@@ -158,6 +161,12 @@ impl AttestedSession {
             .1
             .negotiated_key_exchange_group()
             .map(|g| g.name());
+        // RFC 9266 `tls-exporter` of this session: what SK proofs bind to (SPEC §3.7).
+        let mut tls_binding = vec![0u8; TLS_BINDING_LEN];
+        tls.get_ref()
+            .1
+            .export_keying_material(&mut tls_binding[..], b"EXPORTER-Channel-Binding", None)
+            .map_err(|e| SessionError::Tls(std::io::Error::other(e)))?;
         let cert = verifier
             .seen
             .lock()
@@ -169,7 +178,7 @@ impl AttestedSession {
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
                 .await
                 .map_err(|e| SessionError::Http(e.to_string()))?;
-        tokio::spawn(conn);
+        tokio::spawn(conn.with_upgrades());
 
         // SPEC §3.2 steps 1–2: a fresh nonce, evidence requested on this very session.
         let mut nonce = [0u8; NONCE_LEN];
@@ -188,6 +197,7 @@ impl AttestedSession {
             sender,
             claims,
             negotiated_group,
+            tls_binding,
         })
     }
 
@@ -198,6 +208,46 @@ impl AttestedSession {
     /// The TLS key exchange group (X25519MLKEM768 when the hybrid was negotiated).
     pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
         self.negotiated_group
+    }
+
+    /// This session's RFC 9266 exporter value (SPEC §3.7).
+    pub fn tls_binding(&self) -> &[u8] {
+        &self.tls_binding
+    }
+
+    /// `GET path` with `Upgrade: protocol`; on `101` the session becomes a raw byte stream
+    /// (still inside the attested TLS). Any other answer is returned as [`SessionError::Status`].
+    pub async fn upgrade(
+        mut self,
+        path: &str,
+        protocol: &str,
+    ) -> Result<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>, SessionError> {
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", "sealboost-enclave")
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| SessionError::Http(e.to_string()))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| SessionError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 101 {
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
+                .collect()
+                .await
+                .map_err(|_| SessionError::Malformed("response body too large or broken"))?
+                .to_bytes();
+            return Err(error_status(status, &body));
+        }
+        let io = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| SessionError::Http(e.to_string()))?;
+        Ok(hyper_util::rt::TokioIo::new(io))
     }
 
     /// Sends a JSON request on the attested session. Returns status and body.
