@@ -363,7 +363,8 @@ fn report(c: &Connection, e: &WatchFail) -> Option<ExitCode> {
             emit(
                 c,
                 &json!({ "error": "proof_failed" }),
-                "sealboost: the enclave refused this client's proof of the channel key",
+                "sealboost: the enclave refused this client's proof of the channel key \
+                 (if another admin rotated it: sealboost key catch-up CHANNEL)",
             );
             Some(ExitCode::from(1))
         }

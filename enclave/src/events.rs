@@ -274,16 +274,14 @@ async fn serve<S>(
     let Some(mut rx) = sub.rx.clone() else { return };
     let mut shutdown = enclave.shutdown_rx();
     let id = sub.id;
-    // Messages queued while nobody was connected: say so at once. Afterwards, every change
-    // of the count is sent (a drop to 0 too, once something was announced).
-    let mut last = 0u64;
+    // Messages queued while nobody was connected: say so at once. Afterwards, after every
+    // append the live receiver reports (the count is read again: appends coalesce).
     loop {
         match enclave.channels.queue_length(&enclave.blobs, &id).await {
-            Ok(n) if n != last => {
+            Ok(n) if n > 0 => {
                 if !send(&mut wr, &serde_json::json!({ "waiting": n })).await {
                     break;
                 }
-                last = n;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "events: queue length unavailable"),

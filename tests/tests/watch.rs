@@ -240,6 +240,13 @@ async fn push_auto_delivers_a_hotline_message_without_anyone_running_a_command()
     assert!(hotline_reached(&got, "Help needed"), "{got:?}");
     let unlocked = w.until(WAIT, |v| is_event(v, "unlocked"));
     assert_eq!(unlocked["mailbox"]["stats"]["processed"], 1, "{unlocked}");
+    // The queue is empty again; the next message is pushed and delivered too.
+    writer.send_text(CHANNEL, "Still there?").await.unwrap();
+    let got = receive_until(&mut admin_phone, WAIT, |m| {
+        hotline_reached(m, "Still there?")
+    })
+    .await;
+    assert!(hotline_reached(&got, "Still there?"), "{got:?}");
     assert!(
         !w.seen.iter().any(|v| v["notice"] == "approval_needed"),
         "auto mode asked: {:?}",
