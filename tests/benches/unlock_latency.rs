@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
+use sealboost_tests::signal::{bodies, phone, AdminCli};
 use sealboost_tests::{bin, Sim, Stack, StackOpts};
 
 const ADMIN: &str = "+15550001001";
@@ -80,18 +80,27 @@ async fn run(n: usize) {
             break;
         }
     }
-    // Keep draining its output so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining its output so it never blocks on a full pipe; count its unlocks.
+    let unlocks = std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .filter(|l| l.contains("\"unlocked\""))
+            .count()
+    });
 
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let text = format!("latency probe {i}");
         let t = Instant::now();
         writer.send_text(CHANNEL, &text).await.unwrap();
-        let got = receive_until(&mut admin_phone, WAIT, |m| {
-            bodies(m).iter().any(|b| b.contains(&text))
-        })
-        .await;
+        // Returns as soon as the matching message is decrypted (no polling granularity).
+        let got = admin_phone
+            .receive_until(
+                |r| r.body.as_deref().is_some_and(|b| b.contains(&text)),
+                WAIT,
+            )
+            .await
+            .unwrap();
         let elapsed = t.elapsed();
         assert!(
             bodies(&got).iter().any(|b| b.contains(&text)),
@@ -101,6 +110,7 @@ async fn run(n: usize) {
     }
     let _ = watch.kill();
     let _ = watch.wait();
+    let unlocks = unlocks.join().unwrap();
 
     let mut sorted = samples.clone();
     sorted.sort();
@@ -114,4 +124,5 @@ async fn run(n: usize) {
         ms(sorted[n - 1]),
         ms(mean)
     );
+    println!("  unlocks run by the watch client: {unlocks}");
 }
