@@ -327,18 +327,28 @@ async fn a_wrong_sk_proof_is_refused_by_name() {
     w.until(WAIT, |v| is_event(v, "connected"));
     drop(w);
 
-    // Channel B's key presented for channel A: refused, named, and not retried.
+    // After a rotation the new key proves itself (the verifier was rewritten) ...
     let dir = admin.state.join("channels");
-    std::fs::copy(dir.join(&b).join("sk"), dir.join(&a).join("sk")).unwrap();
+    let old_sk = std::fs::read(dir.join(&a).join("sk")).unwrap();
+    admin.ok(&["key", "rotate", &a]);
+    assert_ne!(std::fs::read(dir.join(&a).join("sk")).unwrap(), old_sk);
     let mut w = Watch::start(&admin, &stack, &[&a, "--mode", "auto"]);
-    let e = w.until(WAIT, |v| v.get("error").is_some());
-    assert_eq!(e["error"], "proof_failed", "{e}");
-    assert_eq!(w.exit_code(WAIT), 1);
-    assert!(
-        !w.seen.iter().any(|v| is_event(v, "connected")),
-        "{:?}",
-        w.seen
-    );
+    w.until(WAIT, |v| is_event(v, "connected"));
+    drop(w);
+
+    // ... and neither the old key nor channel B's key does: refused, named, not retried.
+    for wrong in [old_sk, std::fs::read(dir.join(&b).join("sk")).unwrap()] {
+        std::fs::write(dir.join(&a).join("sk"), wrong).unwrap();
+        let mut w = Watch::start(&admin, &stack, &[&a, "--mode", "auto"]);
+        let e = w.until(WAIT, |v| v.get("error").is_some());
+        assert_eq!(e["error"], "proof_failed", "{e}");
+        assert_eq!(w.exit_code(WAIT), 1);
+        assert!(
+            !w.seen.iter().any(|v| is_event(v, "connected")),
+            "{:?}",
+            w.seen
+        );
+    }
 }
 
 /// The client's proof (client-verify) is what the enclave's verifier (VAULT.md §15) accepts,
