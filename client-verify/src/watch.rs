@@ -45,6 +45,8 @@ pub const MAX_TLS_BINDING_LEN: usize = 64;
 /// Reconnect backoff bounds.
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A stream silent this long is dead (the enclave sends a keep-alive every 30 s).
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(75);
 /// Name of the mode file in the channel's key-store directory.
 const MODE_FILE: &str = "watch-mode";
 
@@ -325,7 +327,11 @@ impl Watcher<'_> {
             &json!({ "event": "connected", "mode": self.mode.name() }),
             &format!("watching {} ({} mode)", self.channel, self.mode.name()),
         );
-        while let Some(ev) = read_event(&mut rd).await? {
+        // The enclave writes at least every 30 s (a keep-alive); silence means a dead path.
+        while let Some(ev) = tokio::time::timeout(SILENCE_LIMIT, read_event(&mut rd))
+            .await
+            .map_err(|_| WatchFail::Protocol("no keep-alive from the enclave"))??
+        {
             if let Some(n) = ev["waiting"].as_u64() {
                 if n > 0 {
                     self.on_waiting(n).await?;
