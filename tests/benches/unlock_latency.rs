@@ -17,8 +17,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sealboost_tests::signal::{bodies, phone, AdminCli};
-use sealboost_tests::{bin, Sim, Stack, StackOpts};
+use sealboost_tests::bin;
+use sealboost_tests::signal::{bodies, phone, World};
 
 const ADMIN: &str = "+15550001001";
 const CHANNEL: &str = "+15550009000";
@@ -53,16 +53,9 @@ fn main() {
 }
 
 async fn run(n: usize) {
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = Sim::start(&tmp.path().join("sim"), &[]);
-    let stack = Stack::start_with(StackOpts {
-        signal: Some(sim.info.clone()),
-        ..Default::default()
-    });
-    let admin = AdminCli::new(&stack);
-    let mut admin_phone = phone(&sim.info, ADMIN).await;
+    let (w, mut admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
+    let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
     let mut writer = phone(&sim.info, WRITER).await;
-    let ch = admin.channel(ADMIN, CHANNEL);
 
     let mut watch = Command::new(bin("sealboost"))
         .args(["watch", &ch, "--mode", "auto", "--json"])

@@ -173,6 +173,13 @@ impl World {
     /// Starts everything (`sim_args` go to `signal-sim serve`); `admin` gets a registered
     /// phone (returned) and becomes ADMIN 1 of a channel reachable at `channel_number`.
     pub async fn start(admin: &str, channel_number: &str, sim_args: &[&str]) -> (World, Phone) {
+        let w = World::bare(admin, channel_number, sim_args);
+        let admin_phone = phone(&w.sim.info, admin).await;
+        (w, admin_phone)
+    }
+
+    /// As [`World::start`], without registering a phone for the admin.
+    pub fn bare(admin: &str, channel_number: &str, sim_args: &[&str]) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let sim = crate::Sim::start(&tmp.path().join("sim"), sim_args);
         let stack = Stack::start_with(crate::StackOpts {
@@ -180,18 +187,14 @@ impl World {
             ..Default::default()
         });
         let cli = AdminCli::new(&stack);
-        let admin_phone = phone(&sim.info, admin).await;
         let ch = cli.channel(admin, channel_number);
-        (
-            World {
-                tmp,
-                sim,
-                stack,
-                cli,
-                ch,
-            },
-            admin_phone,
-        )
+        World {
+            tmp,
+            sim,
+            stack,
+            cli,
+            ch,
+        }
     }
 
     /// Waits for `n` queued messages and processes them; returns the `--json` answer.

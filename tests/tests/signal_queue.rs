@@ -9,7 +9,7 @@ use std::time::Duration;
 use enclave::vault::{names, seal_inbound, ChannelId, KeyRecord};
 use prost::Message as _;
 use rand_core::OsRng;
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
+use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli, World};
 use sealboost_tests::{blob_call, http_get, Sim, Stack, StackOpts};
 use wire::blob::{BlobRequest, BlobResponse};
 
@@ -71,19 +71,13 @@ async fn queued_envelopes_survive_a_host_restart_and_are_processed_once() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn malformed_inbound_items_are_counted_and_skipped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = Sim::start(&tmp.path().join("sim"), &[]);
-    let stack = Stack::start_with(StackOpts {
-        signal: Some(sim.info.clone()),
-        ..Default::default()
-    });
-    let admin = AdminCli::new(&stack);
-    let ch = admin.channel(ADMIN, CHANNEL);
+    let w = World::bare(ADMIN, CHANNEL, &[]);
+    let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
     let id = channel_id(&ch);
 
     // The host knows EK (it is in the key record in clear), so it can seal anything to it.
     let BlobResponse::Blob { data, .. } = blob_call(
-        &stack,
+        stack,
         BlobRequest::Get {
             name: names::key_record(&id),
         },
@@ -111,7 +105,7 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     let unsealed = b"not sealed to EK at all".to_vec();
     for item in [garbage_envelope, bad_ciphertext, unsealed] {
         let r = blob_call(
-            &stack,
+            stack,
             BlobRequest::QueueAppend {
                 queue: names::inbound(&id),
                 item,
@@ -139,17 +133,11 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_rolled_back_account_chunk_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = Sim::start(&tmp.path().join("sim"), &[]);
-    let stack = Stack::start_with(StackOpts {
-        signal: Some(sim.info.clone()),
-        ..Default::default()
-    });
-    let admin = AdminCli::new(&stack);
-    let ch = admin.channel(ADMIN, CHANNEL);
+    let w = World::bare(ADMIN, CHANNEL, &[]);
+    let (stack, admin, ch) = (&w.stack, &w.cli, w.ch.clone());
     let list = || async {
         let r = blob_call(
-            &stack,
+            stack,
             BlobRequest::List {
                 prefix: format!("ch/{ch}/ps/").into_bytes(),
                 limit: 100,
@@ -167,7 +155,7 @@ async fn a_rolled_back_account_chunk_is_refused() {
     let (old_name, _) = &before[0];
     assert!(old_name.ends_with(b"/ps/1/0"));
     let BlobResponse::Blob { data: old, .. } = blob_call(
-        &stack,
+        stack,
         BlobRequest::Get {
             name: old_name.clone(),
         },
@@ -183,7 +171,7 @@ async fn a_rolled_back_account_chunk_is_refused() {
     assert!(new_name.ends_with(b"/ps/2/0"));
     // Serve the old chunk under the new name.
     blob_call(
-        &stack,
+        stack,
         BlobRequest::Delete {
             name: new_name.clone(),
             expected: version,
@@ -191,7 +179,7 @@ async fn a_rolled_back_account_chunk_is_refused() {
     )
     .await;
     let r = blob_call(
-        &stack,
+        stack,
         BlobRequest::Put {
             name: new_name,
             expected: 0,

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use enclave::vault::{names, ChannelId};
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
-use sealboost_tests::{bin, blob_call, Sim, Stack, StackOpts};
+use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli, World};
+use sealboost_tests::{bin, blob_call, Sim, Stack};
 use serde_json::Value;
 use wire::blob::{BlobRequest, BlobResponse};
 
@@ -155,20 +155,13 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = Sim::start(&tmp.path().join("sim"), &[]);
-    let stack = Stack::start_with(StackOpts {
-        signal: Some(sim.info.clone()),
-        ..Default::default()
-    });
-    let admin = AdminCli::new(&stack);
-    let ch = admin.channel(ADMIN, CHANNEL);
+    let w = World::bare(ADMIN, CHANNEL, &[]);
     Setup {
-        _tmp: tmp,
-        sim,
-        stack,
-        admin,
-        ch,
+        _tmp: w.tmp,
+        sim: w.sim,
+        stack: w.stack,
+        admin: w.cli,
+        ch: w.ch,
     }
 }
 
