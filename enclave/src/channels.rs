@@ -215,13 +215,13 @@ impl Channels {
         } = unlock;
         self.limiter().check(id, now_secs)?;
         let guard = self.channel_lock(id).lock_owned().await;
-        let record = match blobs
+        let (record_version, record) = match blobs
             .call(&BlobRequest::Get {
                 name: names::key_record(id),
             })
             .await?
         {
-            BlobResponse::Blob { data, .. } => KeyRecord::decode(&data)?,
+            BlobResponse::Blob { data, version } => (version, KeyRecord::decode(&data)?),
             BlobResponse::NotFound => {
                 // Unknown channel: counted like a wrong key so ids cannot be probed fast.
                 self.limiter().record_failure(id, now_secs);
@@ -234,11 +234,16 @@ impl Channels {
                 "key record of another channel".into(),
             ));
         }
-        let dk = match record.unwrap(sk) {
-            Ok(dk) => dk,
+        let (record, dk) = match record.unwrap(sk) {
+            Ok(dk) => (record, dk),
             Err(VaultError::WrongKey) => {
-                self.limiter().record_failure(id, now_secs);
-                return Err(ChannelError::Unauthorized);
+                match undo_interrupted_rekey(blobs, id, sk, record_version).await? {
+                    Some(rolled_back) => rolled_back,
+                    None => {
+                        self.limiter().record_failure(id, now_secs);
+                        return Err(ChannelError::Unauthorized);
+                    }
+                }
             }
             Err(e) => return Err(e.into()),
         };
@@ -369,6 +374,76 @@ impl Channels {
             other => Err(unexpected("queue stats", &other)),
         }
     }
+}
+
+/// VAULT.md §16: a re-key writes the key record it replaces to `rekey-undo`, then the new
+/// key record, then the new state, then deletes the undo record. If the enclave stopped
+/// between the key record and the state, the stored state still carries the old key epoch
+/// and nobody holds the new SK yet (it is handed out only after the commit): put the old
+/// record back. If the state is already the new one, the undo record is stale: delete it.
+/// Returns the restored record and its DK when `sk` opens it and the rollback happened.
+async fn undo_interrupted_rekey(
+    blobs: &BlobClient,
+    id: &ChannelId,
+    sk: &Sk,
+    record_version: u64,
+) -> Result<Option<(KeyRecord, Dk)>, ChannelError> {
+    let (undo_version, data) = match blobs
+        .call(&BlobRequest::Get {
+            name: names::rekey_undo(id),
+        })
+        .await?
+    {
+        BlobResponse::Blob { version, data } => (version, data),
+        BlobResponse::NotFound => return Ok(None),
+        other => return Err(unexpected("get re-key undo", &other)),
+    };
+    let old = KeyRecord::decode(&data)?;
+    if old.channel_id() != id {
+        return Err(ChannelError::Integrity(
+            "undo record of another channel".into(),
+        ));
+    }
+    let Ok(dk) = old.unwrap(sk) else {
+        return Ok(None);
+    };
+    let state_epoch = match blobs
+        .call(&BlobRequest::Get {
+            name: names::state(id),
+        })
+        .await?
+    {
+        BlobResponse::Blob { data, .. } => crate::vault::claimed_key_epoch(&data),
+        other => return Err(unexpected("get state", &other)),
+    };
+    let interrupted = state_epoch == Some(old.key_epoch());
+    if interrupted {
+        match blobs
+            .call(&BlobRequest::Put {
+                name: names::key_record(id),
+                expected: record_version,
+                data,
+            })
+            .await?
+        {
+            BlobResponse::Written { .. } => {
+                tracing::warn!("an interrupted re-key was rolled back");
+            }
+            BlobResponse::Conflict { .. } => return Err(ChannelError::Conflict),
+            other => return Err(unexpected("restore key record", &other)),
+        }
+    }
+    match blobs
+        .call(&BlobRequest::Delete {
+            name: names::rekey_undo(id),
+            expected: undo_version,
+        })
+        .await?
+    {
+        BlobResponse::Deleted | BlobResponse::Conflict { .. } => {}
+        other => return Err(unexpected("delete re-key undo", &other)),
+    }
+    Ok(interrupted.then_some((old, dk)))
 }
 
 /// Deletes a channel's blobs after CONFIRM DESTROY: its state, its key record (after which

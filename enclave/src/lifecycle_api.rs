@@ -148,6 +148,20 @@ async fn put(
     }
 }
 
+/// Drops the re-key undo record (best effort: a leftover one is cleaned up at the next
+/// unlock that needs it, VAULT.md §16).
+async fn delete_undo(enclave: &Enclave, id: &ChannelId) {
+    if let Ok(Some((version, _))) = get(enclave, names::rekey_undo(id)).await {
+        let _ = enclave
+            .blobs
+            .call(&BlobRequest::Delete {
+                name: names::rekey_undo(id),
+                expected: version,
+            })
+            .await;
+    }
+}
+
 async fn load_stale(enclave: &Enclave, id: &ChannelId) -> Result<(u64, StaleTable), Failure> {
     Ok(match get(enclave, names::stale_keys(id)).await? {
         Some((v, data)) => {
@@ -762,8 +776,20 @@ async fn enact_remove(
     put(enclave, names::otps(id), ov, otps.encode()).await?;
     put(enclave, names::stale_keys(id), tv, table.encode()).await?;
     // The key record and the state must change together (VAULT.md §16). The host swaps one
-    // blob at a time: write the record, then the state; if the state write fails, put the
-    // old record back so the old SK still opens the old state.
+    // blob at a time: stage the old record as the undo record, write the new record, then
+    // the state, then drop the undo record. If the state write fails, put the old record
+    // back now; if the enclave stops in between, the next unlock with the old SK rolls the
+    // record back (`Channels::open`): nobody holds the new SK before the commit.
+    let undo_version = get(enclave, names::rekey_undo(id))
+        .await?
+        .map_or(0, |(v, _)| v);
+    put(
+        enclave,
+        names::rekey_undo(id),
+        undo_version,
+        old_record.encode(),
+    )
+    .await?;
     put(enclave, names::key_record(id), kv, rk.key_record.encode()).await?;
     if let Err(e) = enclave
         .channels
@@ -773,10 +799,12 @@ async fn enact_remove(
         if let Ok(Some((v, _))) = get(enclave, names::key_record(id)).await {
             let _ = put(enclave, names::key_record(id), v, old_record.encode()).await;
         }
+        delete_undo(enclave, id).await;
         let keep = chunk_table.as_ref().map(|t| t.generation);
         chunks::collect_garbage(&enclave.blobs, id, keep).await;
         return Err(e.into());
     }
+    delete_undo(enclave, id).await;
     if let Some(g) = new_chunks {
         chunks::collect_garbage(&enclave.blobs, id, Some(g)).await;
     }

@@ -30,7 +30,8 @@ mod tests;
 pub use inbound::{open_inbound, seal_inbound, INBOUND_HEADER_LEN, MAX_INBOUND_PLAINTEXT_LEN};
 pub use keys::{new_channel, ChannelId, Dk, KeyRecord, Sk, KEY_RECORD_LEN};
 pub use state::{
-    open_state, padded_len, seal_state, MAX_PADDED_STATE_LEN, MAX_STATE_BLOB_LEN, STATE_HEADER_LEN,
+    claimed_key_epoch, open_state, padded_len, seal_state, MAX_PADDED_STATE_LEN,
+    MAX_STATE_BLOB_LEN, STATE_HEADER_LEN,
 };
 
 /// Version byte that starts every vault format (key record, state blob, inbound item, and

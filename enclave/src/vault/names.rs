@@ -29,6 +29,12 @@ pub fn inbound(channel_id: &ChannelId) -> Vec<u8> {
     name(channel_id, b"/inbound")
 }
 
+/// `ch/<id>/rekey-undo`: the key record a re-key is replacing, kept while the new key record
+/// and the new state are written (VAULT.md §16), so an interrupted re-key rolls back.
+pub fn rekey_undo(channel_id: &ChannelId) -> Vec<u8> {
+    name(channel_id, b"/rekey-undo")
+}
+
 /// `ch/<hex id>/stale`: the stale-key table (VAULT.md §11), readable with an old SK only.
 pub fn stale_keys(channel_id: &ChannelId) -> Vec<u8> {
     name(channel_id, b"/stale")

@@ -125,6 +125,13 @@ pub fn seal_state<R: RngCore + CryptoRng>(
 /// Checks, in order: version, length, key epoch (header vs `key_epoch` vs `dk`), AEAD
 /// (`Corrupt` — which also covers a blob from another channel, kind or epoch), rollback
 /// (on the now authenticated epoch), padding, then the model codec.
+/// The key epoch a state blob claims in its header (unauthenticated: only for choosing
+/// which key record to try, never for trusting the blob).
+pub fn claimed_key_epoch(blob: &[u8]) -> Option<u64> {
+    blob.get(H_KEY_EPOCH..H_STATE_EPOCH)
+        .map(|b| u64::from_be_bytes(arr(b)))
+}
+
 pub fn open_state(
     dk: &Dk,
     channel_id: &ChannelId,
