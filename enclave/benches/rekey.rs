@@ -12,103 +12,23 @@
 //! Peak heap during one re-key comes from a counting global allocator; VmHWM (peak resident
 //! set of the whole bench process) from /proc/self/status.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use enclave::vault::lifecycle::{rekey, rotate, OtpSet, StaleTable, DEFAULT_OTP_TTL_SECS};
-use enclave::vault::model::{ChannelState, Language, Phone, Role};
+use enclave::vault::model::Language;
 use enclave::vault::{new_channel, open_state, padded_len, seal_state, Sk};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+mod common;
+use common::{median, phone, realistic, LIVE, NOW, PEAK};
+
 const MEMBERS: u64 = 10_000;
 const ROUNDS: usize = 40;
-const NOW: u64 = 1_800_000_000;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// The bench binary's only unsafe: forwarding to the system allocator to count bytes.
-#[allow(unsafe_code)]
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the counters have no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            note_alloc(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            note_alloc(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            note_alloc(new_size);
-        }
-        p
-    }
-}
-
-fn note_alloc(size: usize) {
-    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn phone(i: u64) -> Phone {
-    Phone::parse(&format!("+1555{:07}", i)).expect("valid E.164")
-}
-
-/// The vault bench's mix: ~5% admins, members/50 hotline records, /100 invites, /200 bans.
-fn realistic(members: u64, rng: &mut StdRng) -> ChannelState {
-    let mut s = ChannelState::new(rng);
-    for i in 0..members {
-        let role = if i % 20 == 0 {
-            Role::Admin
-        } else {
-            Role::Subscriber
-        };
-        s.add_member(phone(i * 3), role, Language::En)
-            .expect("under limits");
-    }
-    for i in 0..members / 50 {
-        s.hotline_id_for(&phone(i * 3 + 1), NOW - i * 60)
-            .expect("under limits");
-    }
-    for i in 0..members / 100 {
-        s.add_invite(&phone(i * 3), &phone(i * 3 + 2), NOW - i * 60)
-            .expect("under limits");
-    }
-    for i in 0..members / 200 {
-        s.ban(&phone(5_000_000 + i)).expect("under limits");
-    }
-    s
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -124,7 +44,7 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(6);
     let mut sk = Sk::generate(&mut rng);
     let (id, mut record, dk) = new_channel(&sk, &mut rng);
-    let mut state = realistic(MEMBERS, &mut rng);
+    let mut state = realistic(MEMBERS, &[Language::En], &mut rng);
     // Two earlier rotations, so the table has entries to revoke.
     let mut table = StaleTable::new(id);
     for _ in 0..2 {

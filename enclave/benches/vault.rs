@@ -14,104 +14,21 @@
 //! background load hits both sides alike. Peak additional heap during a 10,000-member
 //! unlock comes from a counting global allocator in this binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use enclave::vault::model::{ChannelState, Language, Phone, Role};
+use enclave::vault::model::Language;
 use enclave::vault::{new_channel, open_state, padded_len, seal_state, KeyRecord, Sk};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+mod common;
+use common::{median, realistic, LIVE, PEAK};
+
 const ROUNDS: usize = 200;
-const NOW: u64 = 1_800_000_000;
-
-/// Counts live heap bytes and their high-water mark.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// The bench binary's only unsafe: forwarding to the system allocator to count bytes.
-#[allow(unsafe_code)]
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the counters have no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            note_alloc(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            note_alloc(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            note_alloc(new_size);
-        }
-        p
-    }
-}
-
-fn note_alloc(size: usize) {
-    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn phone(i: u64) -> Phone {
-    Phone::parse(&format!("+1555{:07}", i)).expect("valid E.164")
-}
-
-/// ~5% admins, members/50 hotline records, members/100 invites, members/200 bans.
-fn realistic(members: u64, rng: &mut StdRng) -> ChannelState {
-    let mut s = ChannelState::new(rng);
-    for i in 0..members {
-        let role = if i % 20 == 0 {
-            Role::Admin
-        } else {
-            Role::Subscriber
-        };
-        let lang = [Language::En, Language::Es, Language::Fr, Language::De]
-            [usize::try_from(i % 4).unwrap_or(0)];
-        s.add_member(phone(i * 3), role, lang)
-            .expect("under limits");
-    }
-    for i in 0..members / 50 {
-        s.hotline_id_for(&phone(i * 3 + 1), NOW - i * 60)
-            .expect("under limits");
-    }
-    for i in 0..members / 100 {
-        s.add_invite(&phone(i * 3), &phone(i * 3 + 2), NOW - i * 60)
-            .expect("under limits");
-    }
-    for i in 0..members / 200 {
-        s.ban(&phone(5_000_000 + i)).expect("under limits");
-    }
-    s
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
@@ -122,7 +39,11 @@ fn run(members: u64) {
     let sk = Sk::generate(&mut rng);
     let (id, record, dk) = new_channel(&sk, &mut rng);
     let key_record = record.encode();
-    let state = realistic(members, &mut rng);
+    let state = realistic(
+        members,
+        &[Language::En, Language::Es, Language::Fr, Language::De],
+        &mut rng,
+    );
     let plain_len = state.encoded_len();
     let padded = padded_len(plain_len).expect("fits");
     let mut blob = seal_state(&dk, &id, 1, 1, &state, &mut rng).expect("seals");
