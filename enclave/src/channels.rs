@@ -364,13 +364,22 @@ impl Channels {
         blobs: &BlobClient,
         id: &ChannelId,
     ) -> Result<u64, ChannelError> {
+        Ok(self.queue_stats(blobs, id).await?.0)
+    }
+
+    /// The inbound queue's length and the sequence number its next item will get.
+    pub async fn queue_stats(
+        &self,
+        blobs: &BlobClient,
+        id: &ChannelId,
+    ) -> Result<(u64, u64), ChannelError> {
         match blobs
             .call(&BlobRequest::QueueStats {
                 queue: names::inbound(id),
             })
             .await?
         {
-            BlobResponse::Stats { len, .. } => Ok(len),
+            BlobResponse::Stats { len, next_seq } => Ok((len, next_seq)),
             other => Err(unexpected("queue stats", &other)),
         }
     }

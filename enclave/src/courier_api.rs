@@ -78,21 +78,7 @@ fn courier(enclave: &Enclave) -> Result<&Courier, Failure> {
 }
 
 async fn queue_next(enclave: &Enclave, id: &ChannelId) -> Result<u64, Failure> {
-    match enclave
-        .blobs
-        .call(&BlobRequest::QueueStats {
-            queue: names::inbound(id),
-        })
-        .await
-        .map_err(ChannelError::from)?
-    {
-        BlobResponse::Stats { next_seq, .. } => Ok(next_seq),
-        other => Err(ChannelError::Integrity(format!(
-            "host answered {} to queue stats",
-            other.kind_name()
-        ))
-        .into()),
-    }
+    Ok(enclave.channels.queue_stats(&enclave.blobs, id).await?.1)
 }
 
 async fn register(
