@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use enclave::vault::limiter::{UnlockLimiter, FREE_ATTEMPTS};
 use enclave::vault::{names, ChannelId, KeyRecord, Sk, VaultError};
 use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
 use sealboost_tests::{blob_call, Sim, Stack, StackOpts};
@@ -143,22 +144,30 @@ async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
     assert!(body.contains(&ch), "{body}");
     assert_eq!(otp.len(), 39, "{body}");
 
-    // Wrong passphrases: refused, then rate-limited (5 free failures).
+    // Wrong passphrases: refused, then rate-limited (5 free failures, then a delay that
+    // doubles). Each CLI call attests afresh, so on a slow machine a call can outlast the
+    // first 1-second delays; keep trying until a call lands inside one.
     let wrong = "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA";
     let mut details = Vec::new();
-    for _ in 0..7 {
+    while details.len() < 12 && !details.iter().any(|d: &String| d.contains("rate_limited")) {
         details.push(fails(
             &b,
             &["admin", "accept", &ch, "--otp", wrong, "--as", B],
         ));
     }
-    assert!(details[0].contains("otp_invalid"), "{details:?}");
+    let refused = details.iter().filter(|d| d.contains("otp_invalid")).count();
     assert!(
-        details.iter().any(|d| d.contains("rate_limited")),
+        refused >= FREE_ATTEMPTS as usize && refused < details.len(),
+        "{details:?}"
+    );
+    assert!(
+        details.last().unwrap().contains("rate_limited"),
         "{details:?}"
     );
     assert!(!b.state_dir().join("channels").join(&ch).join("sk").exists());
-    std::thread::sleep(Duration::from_secs(3));
+    // The right passphrase is accepted once the delay after the last failure has passed.
+    let delay = UnlockLimiter::delay_after(u32::try_from(refused).unwrap());
+    std::thread::sleep(Duration::from_secs(delay + 1));
 
     let v = json(&b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
