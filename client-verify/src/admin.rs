@@ -55,6 +55,13 @@ fn sk_from(v: &Value) -> Result<ChannelSk, AdminError> {
     Ok(ChannelSk::from_bytes(b))
 }
 
+fn otp_used() -> AdminError {
+    AdminError::Api {
+        status: 409,
+        code: "otp_used".to_owned(),
+    }
+}
+
 /// Passphrase source for encrypted key files.
 pub type Passphrase<'a> = &'a (dyn Fn() -> Option<Zeroizing<Vec<u8>>> + Sync);
 
@@ -439,6 +446,8 @@ impl AdminClient {
     /// Redeems a one-time passphrase received over Signal (SPEC §3.6): SK is saved (beside
     /// any current key), caught up to the current generation, and acknowledged with
     /// `admin/accept`, which makes a pending admin `ADMIN n` and deletes the OTP record.
+    /// Run again after an interruption between the two (the OTP is then `otp_used`), it
+    /// finishes with the key the first run saved.
     pub async fn accept(
         &mut self,
         channel: &str,
@@ -447,24 +456,51 @@ impl AdminClient {
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
         let body = json!({ "otp": otp });
-        let v = self
+        let redeemed = match self
             .call(&format!("/v1/channels/{channel}/admin/redeem"), body, 0)
-            .await?;
-        let sk = sk_from(&v)?;
-        if self.store.has_sk(channel)? {
-            self.save_next(channel, &sk, p)?;
-        } else {
-            let pass = p();
-            self.store
-                .save_sk(channel, &sk, pass.as_ref().map(|v| v.as_slice()))?;
-        }
-        drop(sk);
-        self.catch_up(channel, p).await?;
-        if let Some(a) = admin {
-            self.store.record_admin_number(channel, a)?;
-        }
-        self.unlocked(channel, "admin/accept", json!({ "otp": otp }), p)
             .await
+        {
+            Ok(v) => Some(v),
+            // An earlier run redeemed this OTP and saved the key, but its acknowledgement
+            // never arrived (the enclave restarted, the connection dropped): the OTP is
+            // used now, and the key saved from it still completes the acknowledgement.
+            Err(AdminError::Api { status: 409, code })
+                if code == "otp_used" && self.store.has_sk(channel)? =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(v) = &redeemed {
+            let sk = sk_from(v)?;
+            if self.store.has_sk(channel)? {
+                self.save_next(channel, &sk, p)?;
+            } else {
+                let pass = p();
+                self.store
+                    .save_sk(channel, &sk, pass.as_ref().map(|v| v.as_slice()))?;
+            }
+        }
+        let finished = async {
+            self.catch_up(channel, p).await?;
+            if let Some(a) = admin {
+                self.store.record_admin_number(channel, a)?;
+            }
+            self.unlocked(channel, "admin/accept", json!({ "otp": otp }), p)
+                .await
+        }
+        .await;
+        match finished {
+            // No key from that earlier redeem was saved here (only an older one the enclave
+            // no longer takes): the used OTP is the answer; an admin re-invites.
+            Err(AdminError::Unauthorized) if redeemed.is_none() => Err(otp_used()),
+            Err(AdminError::Api { ref code, .. })
+                if redeemed.is_none() && code == "key_revoked" =>
+            {
+                Err(otp_used())
+            }
+            r => r,
+        }
     }
 
     /// The admin number this machine acts as on `channel` (recorded at create).
