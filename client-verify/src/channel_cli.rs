@@ -76,16 +76,14 @@ pub enum ChannelCommand {
         #[arg(long)]
         code: String,
     },
-    /// Add or remove members by number (admin maintenance).
+    /// Add or remove subscribers by number (admin maintenance). Admins are added and removed
+    /// with `sealboost admin add|remove` (one-time passphrase, re-key, votes).
     ChangeMembers {
         channel: String,
         /// Add a subscriber (repeatable).
         #[arg(long = "add-subscriber")]
         add_subscribers: Vec<String>,
-        /// Add an admin (repeatable).
-        #[arg(long = "add-admin")]
-        add_admins: Vec<String>,
-        /// Remove a member (repeatable).
+        /// Remove a subscriber (repeatable).
         #[arg(long = "remove")]
         remove: Vec<String>,
     },
@@ -270,17 +268,11 @@ async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, A
         ChannelCommand::ChangeMembers {
             channel,
             add_subscribers,
-            add_admins,
             remove,
         } => {
             let add: Vec<Value> = add_subscribers
                 .iter()
                 .map(|n| json!({ "number": n, "role": "subscriber" }))
-                .chain(
-                    add_admins
-                        .iter()
-                        .map(|n| json!({ "number": n, "role": "admin" })),
-                )
                 .collect();
             let v = client
                 .change_members(channel, Value::Array(add), remove.clone(), &pass)

@@ -276,7 +276,13 @@ pub async fn unlocked(
                 let mut add = Vec::with_capacity(body.add.len());
                 for m in &body.add {
                     let role = match m.role.as_str() {
-                        "admin" => Role::Admin,
+                        // Admins hold SK: they join only through the key lifecycle (one-time
+                        // passphrase, votes), SPEC §3.6.
+                        "admin" => {
+                            return Err(ChannelError::BadRequest(
+                                "admins are added with admin add (one-time passphrase)",
+                            ))
+                        }
                         "subscriber" => Role::Subscriber,
                         _ => return Err(ChannelError::BadRequest("role")),
                     };
@@ -298,6 +304,12 @@ pub async fn unlocked(
                             s.add_member(phone, role, lang)?;
                         }
                         for phone in &remove {
+                            if s.member(phone).is_some_and(|m| m.is_admin()) {
+                                // Removing an admin re-keys the channel (SPEC §3.6).
+                                return Err(ChannelError::BadRequest(
+                                    "admins are removed with admin remove (re-key)",
+                                ));
+                            }
                             s.remove_member(phone)
                                 .ok_or(ChannelError::BadRequest("not a member"))?;
                         }

@@ -313,9 +313,26 @@ async fn unlock_run(
             .ensure(courier, outcome.credentials, seal)
             .await;
     }
-    let remaining = queue_next(enclave, id).await?.saturating_sub(next);
     let mut stats: Stats = outcome.stats;
     stats.rejected += unopenable;
+    // ADDs that reached the approval threshold: invite each number (VAULT.md §12).
+    let mut epoch = epoch;
+    let mut invited = 0usize;
+    if !outcome.destroy {
+        for phone in outcome.invites {
+            match crate::lifecycle_api::invite_enacted(enclave, id, &sk, phone, epoch).await {
+                Ok((e, s)) => {
+                    epoch = e;
+                    invited += 1;
+                    stats.delivered += s.delivered;
+                    stats.failed += s.failed;
+                    stats.unreachable += s.unreachable;
+                }
+                Err(_) => tracing::warn!("an enacted ADD could not be turned into an invitation"),
+            }
+        }
+    }
+    let remaining = queue_next(enclave, id).await?.saturating_sub(next);
     let texts: Vec<&str> = outcome.texts.iter().map(|t| t.as_str()).collect();
     Ok(json!({
         "epoch": epoch,
@@ -323,5 +340,6 @@ async fn unlock_run(
         "stats": stats,
         "remaining": remaining,
         "destroyed": outcome.destroy,
+        "invited": invited,
     }))
 }

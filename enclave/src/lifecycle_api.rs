@@ -681,6 +681,31 @@ async fn enact_add(
     send_notices(enclave, id, sk, epoch, vec![(vec![to], text)]).await
 }
 
+/// An ADD sent over Signal reached the approval threshold (relay `Effect::InviteAdmin`): the
+/// same invitation as an enacted `admin add` (default passphrase lifetime), once the unlock
+/// that handled the ADD has committed at `epoch`. Returns the epoch after it and the stats.
+pub(crate) async fn invite_enacted(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    phone: Phone,
+    epoch: u64,
+) -> Result<(u64, Stats), Failure> {
+    let now = now_secs();
+    let (opened, state) = open(enclave, id, sk, epoch, now).await?;
+    enact_add(
+        enclave,
+        id,
+        opened,
+        state,
+        sk,
+        phone,
+        DEFAULT_OTP_TTL_SECS,
+        now,
+    )
+    .await
+}
+
 /// VAULT.md §13 and §16 re-key: OTP set and stale table first, then the new key record and
 /// the state sealed under the new epoch, then the verifier, then OTPs and notices.
 async fn enact_remove(

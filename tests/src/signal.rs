@@ -62,6 +62,46 @@ pub fn bodies(msgs: &[Received]) -> Vec<String> {
     msgs.iter().filter_map(|m| m.body.clone()).collect()
 }
 
+/// The one-time passphrase in an invitation or re-key notice from the channel (the text
+/// after "(valid N h): " up to the end of that line).
+pub fn otp_in(body: &str) -> Option<String> {
+    let after = body.split("): ").nth(1)?;
+    Some(after.split('\n').next()?.trim().to_owned())
+}
+
+/// Waits (20 s at most) for a message holding a one-time passphrase; returns the passphrase
+/// and the whole text.
+pub async fn wait_otp(p: &mut Phone) -> (String, String) {
+    let got = receive_until(p, Duration::from_secs(20), |m| {
+        bodies(m).iter().any(|b| b.contains("one-time passphrase"))
+    })
+    .await;
+    let b = bodies(&got)
+        .into_iter()
+        .find(|b| b.contains("one-time passphrase"))
+        .unwrap_or_else(|| panic!("no one-time passphrase arrived: {got:?}"));
+    (otp_in(&b).unwrap(), b)
+}
+
+/// `inviter` runs `sealboost admin add CH NUMBER` (threshold 1), the passphrase arrives on
+/// `p` over Signal, and `new` (the invitee's own CLI) redeems it. Returns the new admin index.
+pub async fn add_admin(
+    inviter: &AdminCli,
+    ch: &str,
+    number: &str,
+    p: &mut Phone,
+    new: &AdminCli,
+) -> u64 {
+    let out = inviter.ok(&["admin", "add", ch, number, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let (otp, _) = wait_otp(p).await;
+    let v = new.accept(ch, &otp, number);
+    let n = v["admin_index"].as_u64().unwrap();
+    assert!(n >= 2, "{v}");
+    n
+}
+
 /// The admin CLI (`sealboost`) with its own state directory, pinned to the stack's policy.
 #[derive(Debug)]
 pub struct AdminCli {
@@ -149,6 +189,15 @@ impl AdminCli {
             "123456",
         ]);
         ch
+    }
+
+    /// `sealboost admin accept CH --otp OTP --as NUMBER --json`: redeems an invitation (or a
+    /// re-key passphrase) and stores SK; returns the answer (`admin_index`, …).
+    pub fn accept(&self, ch: &str, otp: &str, number: &str) -> serde_json::Value {
+        let out = self.ok(&[
+            "admin", "accept", ch, "--otp", otp, "--as", number, "--json",
+        ]);
+        serde_json::from_str(out.trim()).unwrap()
     }
 
     /// Another admin's CLI sharing this one's key directory (same machine, other number).

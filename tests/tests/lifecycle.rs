@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use enclave::vault::limiter::{UnlockLimiter, FREE_ATTEMPTS};
 use enclave::vault::{names, ChannelId, KeyRecord, Sk, VaultError};
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
+use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, wait_otp, AdminCli};
 use sealboost_tests::{blob_call, Sim, Stack, StackOpts};
-use signal_client::phone::Phone as SimPhone;
 use wire::blob::{BlobRequest, BlobResponse};
 
 const A: &str = "+15550001001";
@@ -50,35 +49,6 @@ fn fails(cli: &AdminCli, args: &[&str]) -> String {
     let (code, out, err) = cli.run(&a);
     assert_ne!(code, 0, "sealboost {args:?} succeeded: {out}");
     format!("{out}{err}")
-}
-
-/// The one-time passphrase in a message from the channel.
-fn otp_in(body: &str) -> String {
-    let after = body.split("): ").nth(1).unwrap();
-    after.split('\n').next().unwrap().trim().to_owned()
-}
-
-async fn wait_otp(p: &mut SimPhone) -> (String, String) {
-    let got = receive_until(p, WAIT, |m| {
-        bodies(m).iter().any(|b| b.contains("one-time passphrase"))
-    })
-    .await;
-    let b = bodies(&got)
-        .into_iter()
-        .find(|b| b.contains("one-time passphrase"))
-        .unwrap_or_else(|| panic!("no one-time passphrase arrived: {got:?}"));
-    (otp_in(&b), b)
-}
-
-/// `inviter` adds `number`; the OTP arrives on `p` over Signal; `new` redeems it.
-async fn add_admin(inviter: &AdminCli, ch: &str, number: &str, p: &mut SimPhone, new: &AdminCli) {
-    let v = json(&inviter.ok(&["admin", "add", ch, number, "--json"]));
-    assert_eq!(v["outcome"], "enacted", "{v}");
-    let (otp, _) = wait_otp(p).await;
-    let v = json(&new.ok(&[
-        "admin", "accept", ch, "--otp", &otp, "--as", number, "--json",
-    ]));
-    assert!(v["admin_index"].as_u64().unwrap() >= 2, "{v}");
 }
 
 async fn key_record(stack: &Stack, ch: &str) -> KeyRecord {
@@ -511,4 +481,103 @@ async fn rotation_interrupted_before_the_key_record_leaves_a_usable_channel() {
     let (_, stale) = get_blob(&stack, names::stale_keys(&id)).await;
     let table = enclave::vault::lifecycle::StaleTable::decode(&stale).unwrap();
     assert_eq!(table.entries().len(), 1, "{table:?}");
+}
+
+/// Admins hold SK, so there is one way in and one way out: ADD over Signal is the same
+/// proposal as `sealboost admin add` (votes, then a one-time passphrase), and REMOVE / LEAVE of
+/// an admin over Signal, or `channel change-members --remove`, change nothing and point to
+/// `sealboost admin remove` (which re-keys).
+#[tokio::test(flavor = "current_thread")]
+async fn signal_add_is_a_voted_invitation_and_admins_leave_only_by_rekey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(opts(&sim, &tmp.path().join("stack")));
+    let a = AdminCli::new(&stack);
+    let b = AdminCli::new(&stack);
+    let c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut a_phone = phone(&sim.info, A).await;
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    json(&a.ok(&["admin", "threshold", &ch, "2", "--json"]));
+
+    // ADD from A's phone under threshold 2: a proposal with A's approval; B is asked.
+    a_phone
+        .send_text(CHANNEL, &format!("ADD {C}"))
+        .await
+        .unwrap();
+    a.wait_queued(&ch, 1);
+    let v = a.mailbox(&ch);
+    assert_eq!(v["invited"], 0, "{v}");
+    let got = receive_until(&mut a_phone, WAIT, |m| {
+        bodies(m)
+            .iter()
+            .any(|b| b.contains("Adding an admin needs 2"))
+    })
+    .await;
+    assert!(
+        bodies(&got)
+            .iter()
+            .any(|b| b.contains("Adding an admin needs 2")),
+        "{got:?}"
+    );
+    let got = receive_until(&mut b_phone, WAIT, |m| {
+        bodies(m)
+            .iter()
+            .any(|b| b.contains("proposes adding an admin"))
+    })
+    .await;
+    assert!(
+        bodies(&got)
+            .iter()
+            .any(|b| b.contains("ADMIN 1 proposes adding an admin")),
+        "{got:?}"
+    );
+    let list = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    let p = &list["proposals"][0];
+    assert_eq!(p["kind"], "add_admin", "{list}");
+    assert_eq!(p["phone"], C, "{list}");
+    // Nothing reached C yet, and C is no admin.
+    let members = json(&a.ok(&["channel", "members", &ch, "--json"])).to_string();
+    assert!(!members.contains(C), "{members}");
+
+    // B's approval enacts it: C gets a passphrase and becomes ADMIN 3 by redeeming it.
+    let pid = p["id"].as_u64().unwrap().to_string();
+    let v = json(&b.ok(&["proposals", "approve", &ch, &pid, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    let (otp, _) = wait_otp(&mut c_phone).await;
+    assert_eq!(c.accept(&ch, &otp, C)["admin_index"], 3);
+
+    // REMOVE of an admin over Signal changes nothing and names the way that re-keys.
+    let generation = json(&a.ok(&["proposals", "list", &ch, "--json"]))["sk_generation"].clone();
+    a_phone
+        .send_text(CHANNEL, &format!("REMOVE {B}"))
+        .await
+        .unwrap();
+    c_phone.send_text(CHANNEL, "LEAVE").await.unwrap();
+    a.wait_queued(&ch, 2);
+    a.mailbox(&ch);
+    let got = receive_until(&mut a_phone, WAIT, |m| {
+        let b = bodies(m);
+        b.iter().any(|t| t.contains("Removing ADMIN 2 re-keys"))
+            && b.iter().any(|t| t.contains("ADMIN 3 asked to leave"))
+    })
+    .await;
+    let texts = bodies(&got);
+    assert!(
+        texts.iter().any(|t| t.contains("sealboost admin remove")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("ADMIN 3 asked to leave")),
+        "{texts:?}"
+    );
+    // The maintenance route refuses admins too.
+    let e = fails(&a, &["channel", "change-members", &ch, "--remove", B]);
+    assert!(e.contains("bad_request"), "{e}");
+    let list = json(&a.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(list["sk_generation"], generation, "{list}");
+    let members = json(&a.ok(&["channel", "members", &ch, "--json"])).to_string();
+    assert!(members.contains(B) && members.contains(C), "{members}");
 }

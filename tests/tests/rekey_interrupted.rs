@@ -10,7 +10,7 @@
 
 use enclave::vault::{names, ChannelId};
 use sealboost_tests::blob_call;
-use sealboost_tests::signal::World;
+use sealboost_tests::signal::{add_admin, phone, AdminCli, World};
 use wire::blob::{BlobRequest, BlobResponse};
 
 const A: &str = "+15550001001";
@@ -80,8 +80,8 @@ async fn an_interrupted_rekey_rolls_back_and_a_stale_undo_record_is_dropped() {
     let w = World::bare(A, CHANNEL, &[]);
     let ch = w.ch.clone();
     let id = channel_id(&ch);
-    w.cli
-        .ok(&["channel", "change-members", &ch, "--add-admin", C]);
+    let mut c_phone = phone(&w.sim.info, C).await;
+    add_admin(&w.cli, &ch, C, &mut c_phone, &AdminCli::new(&w.stack)).await;
     let before = json(&w.cli.ok(&["channel", "info", &ch, "--json"]));
     assert_eq!(before["admins"], 2, "{before}");
 

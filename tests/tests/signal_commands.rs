@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, phone, AdminCli};
+use sealboost_tests::signal::{bodies, otp_in, phone, AdminCli};
 use sealboost_tests::{Sim, Stack, StackOpts};
 use signal_client::phone::{Phone, Received};
 
@@ -304,11 +304,16 @@ async fn admin_commands_over_signal() {
     for p in [&mut s1, &mut s2, &mut s3] {
         p.expect("Welcome!").await;
     }
-    a1.expect("You added ADMIN 2.").await;
-    a1.expect("You added ADMIN 3.").await;
-    a2.expect("You are now ADMIN 2 of this channel.").await;
-    a2.expect("ADMIN 1 added ADMIN 3.").await;
-    a3.expect("You are now ADMIN 3 of this channel.").await;
+    // Admins hold SK: each ADD sends a one-time passphrase from the channel's number, and
+    // the invitee's own sealboost client redeems it.
+    a1.expect("A one-time passphrase is on its way").await;
+    a1.expect("A one-time passphrase is on its way").await;
+    for (p, number, n) in [(&mut a2, A2, 2), (&mut a3, A3, 3)] {
+        let invite = p.expect("one-time passphrase").await;
+        let otp = otp_in(&invite).unwrap();
+        let v = AdminCli::new(&w.stack).accept(&ch, &otp, number);
+        assert_eq!(v["admin_index"], n, "{v}");
+    }
 
     // `!` broadcast, `~` private, and an admin's plain text.
     a1.p.send_text(CHANNEL, "! Narwhal parade at dawn")

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
+use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, AdminCli};
 use sealboost_tests::{Sim, Stack, StackOpts};
 use signal_client::phone::Phone;
 
@@ -81,7 +81,14 @@ async fn broadcast_reaches_1000_phones() {
     let _admin_phone = phone(&sim.info, ADMIN).await;
     let mut admin2_phone = phone(&sim.info, ADMIN2).await;
     let ch = admin.channel(ADMIN, CHANNEL);
-    admin.ok(&["channel", "change-members", &ch, "--add-admin", ADMIN2]);
+    add_admin(
+        &admin,
+        &ch,
+        ADMIN2,
+        &mut admin2_phone,
+        &AdminCli::new(&stack),
+    )
+    .await;
     phase("stack + channel", total);
 
     let t = Instant::now();

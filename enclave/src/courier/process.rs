@@ -67,6 +67,9 @@ pub struct Outcome {
     pub stats: Stats,
     /// CONFIRM DESTROY was handled: the caller deletes the channel.
     pub destroy: bool,
+    /// Enacted ADDs: after committing, the caller invites each number as an admin
+    /// (one-time passphrase over Signal, VAULT.md §12).
+    pub invites: Vec<Phone>,
     /// The channel's service credential, for the live receiver (DESIGN §4.5).
     pub credentials: signal_client::Credentials,
 }
@@ -140,7 +143,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         texts.extend(relay::take_addressed_to(&mut own, admin));
         effects.extend(own);
     }
-    let destroy = deliver(&mut client, &mut state, effects, &mut stats).await;
+    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats).await;
     if let Err(e) = client
         .refill_prekeys(signal_client::service::PREKEY_REFILL_THRESHOLD)
         .await
@@ -155,6 +158,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         texts,
         stats,
         destroy,
+        invites,
         credentials,
     })
 }
@@ -255,14 +259,16 @@ fn content_bytes(dm: DataMessage) -> Zeroizing<Vec<u8>> {
     )
 }
 
-/// Sends every effect; returns whether the channel is to be destroyed.
+/// Sends every effect; returns whether the channel is to be destroyed and the numbers to
+/// invite as admins.
 async fn deliver(
     client: &mut SignalClient,
     state: &mut ChannelState,
     mut effects: Vec<Effect>,
     stats: &mut Stats,
-) -> bool {
+) -> (bool, Vec<Phone>) {
     let mut destroy = false;
+    let mut invites = Vec::new();
     let mut ts = now_ms();
     let profile_key = client.account.profile_key().to_vec();
     for _round in 0..MAX_EFFECT_ROUNDS {
@@ -301,6 +307,10 @@ async fn deliver(
                     destroy = true;
                     continue;
                 }
+                Effect::InviteAdmin(p) => {
+                    invites.push(p);
+                    continue;
+                }
             };
             ts += 1;
             let dm = DataMessage {
@@ -337,7 +347,7 @@ async fn deliver(
             break;
         }
     }
-    destroy
+    (destroy, invites)
 }
 
 /// Sends `effects` (key-lifecycle notices and one-time passphrases, VAULT.md §12–§13) from
@@ -352,7 +362,7 @@ pub async fn send(
     let account = Account::decode(&account)?;
     let mut client = SignalClient::new(&config, account);
     let mut stats = Stats::default();
-    let destroy = deliver(&mut client, &mut state, effects, &mut stats).await;
+    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats).await;
     let encoded = client.account.encode()?;
     let Account { credentials, .. } = client.account;
     Ok(Outcome {
@@ -361,6 +371,7 @@ pub async fn send(
         texts: Vec::new(),
         stats,
         destroy,
+        invites,
         credentials,
     })
 }

@@ -8,6 +8,7 @@ use super::strings::{render, Change, Msg};
 use super::{
     Attachment, Effect, Incoming, MAX_ATTACHMENTS, MAX_ATTACHMENT_POINTER_LEN, MAX_BODY_LEN,
 };
+use crate::vault::lifecycle::{Outcome, ProposalKind, DEFAULT_PROPOSAL_TTL_SECS};
 use crate::vault::model::{ChannelState, Language, Phone, Role, VouchMode};
 use crate::vault::VaultError;
 
@@ -198,7 +199,7 @@ fn dispatch(state: &mut ChannelState, out: &mut Out, s: &Sender, req: Request, m
             out.reply(s, Msg::PrivateSent { admins });
         }
         Request::Reply { id, text } => reply(state, out, s, by, id, text, msg),
-        Request::Add(target) => add(state, out, s, by, target),
+        Request::Add(target) => add(state, out, s, by, target, now),
         Request::Remove(target) => remove(state, out, s, by, &target),
         Request::Ban(id) => ban(state, out, s, by, id, now),
         Request::VouchLevel(level) => {
@@ -406,56 +407,82 @@ fn limit_msg(e: &VaultError) -> Msg {
     }
 }
 
-fn add(state: &mut ChannelState, out: &mut Out, s: &Sender, by: u16, target: Phone) {
-    let existing = state.member(&target).map(|m| (m.admin_index(), m.language));
-    let (n, lang, new_member) = match existing {
-        Some((Some(n), lang)) => {
-            if !state.reauthorize(&target) {
-                return out.reply(s, Msg::AlreadyAdmin(n));
-            }
-            (n, lang, false)
+fn add(state: &mut ChannelState, out: &mut Out, s: &Sender, by: u16, target: Phone, now: u64) {
+    if let Some(n) = state.member(&target).and_then(|m| m.admin_index()) {
+        // A deauthorized admin still holds SK: re-ADD restores trust in their new safety
+        // number, nothing more.
+        if !state.reauthorize(&target) {
+            return out.reply(s, Msg::AlreadyAdmin(n));
         }
-        Some((None, lang)) => match state.promote_to_admin(&target) {
-            Ok(n) => (n, lang, false),
-            Err(e) => return out.reply(s, limit_msg(&e)),
-        },
-        None => {
-            // An admin vouching for a number explicitly lifts a ban on it.
-            let was_banned = state.unban(&target);
-            match state.add_member(target.duplicate(), Role::Admin, s.lang) {
-                Ok(Some(n)) => (n, s.lang, true),
-                Ok(None) => return out.reply(s, Msg::LimitReached),
-                Err(e) => {
-                    if was_banned {
-                        // Keep the channel exactly as it was.
-                        let _ = state.ban(&target);
-                    }
-                    return out.reply(s, limit_msg(&e));
-                }
-            }
-        }
-    };
-    if new_member {
-        out.set_timer(
+        let lang = state.member(&target).map(|m| m.language).unwrap_or(s.lang);
+        out.send(
             vec![target.duplicate()],
-            state.settings().disappearing_timer_secs(),
+            render(lang, Msg::AdminWelcome(n)),
+            &[],
         );
+        out.reply(s, Msg::YouAdded(n));
+        out.admins(
+            state,
+            &[s.phone, &target],
+            |l| render(l, Msg::AdminAdded { by, new: n }),
+            &[],
+        );
+        return;
     }
-    out.send(
-        vec![target.duplicate()],
-        render(lang, Msg::AdminWelcome(n)),
-        &[],
-    );
-    out.reply(s, Msg::YouAdded(n));
-    out.admins(
-        state,
-        &[s.phone, &target],
-        |l| render(l, Msg::AdminAdded { by, new: n }),
-        &[],
-    );
+    // Everyone else becomes an admin only by redeeming a one-time passphrase for SK, after
+    // the channel's approval threshold (VAULT.md §12, §14).
+    let kind = ProposalKind::AddAdmin(target.duplicate());
+    match state.propose(s.phone, kind, now, DEFAULT_PROPOSAL_TTL_SECS) {
+        Ok((_, Outcome::Enact(_))) => {
+            // An admin vouching for a number explicitly lifts a ban on it.
+            state.unban(&target);
+            out.effects.push(Effect::InviteAdmin(target));
+            out.reply(s, Msg::AddInviting);
+            out.admins(
+                state,
+                &[s.phone],
+                |l| render(l, Msg::AdminInviting { by }),
+                &[],
+            );
+        }
+        Ok((pid, Outcome::Pending { approvals, needed })) => {
+            out.reply(
+                s,
+                Msg::AddProposed {
+                    pid,
+                    approvals,
+                    needed,
+                },
+            );
+            out.admins(
+                state,
+                &[s.phone],
+                |l| {
+                    render(
+                        l,
+                        Msg::AdminProposedAdd {
+                            by,
+                            pid,
+                            approvals,
+                            needed,
+                        },
+                    )
+                },
+                &[],
+            );
+        }
+        Ok((_, Outcome::Discarded(_))) | Err(VaultError::Refused { .. }) => {
+            out.reply(s, Msg::ProposalRefused)
+        }
+        Err(e) => out.reply(s, limit_msg(&e)),
+    }
 }
 
 fn remove(state: &mut ChannelState, out: &mut Out, s: &Sender, by: u16, target: &Phone) {
+    if let Some(n) = state.member(target).and_then(|m| m.admin_index()) {
+        // Removing an admin re-keys the channel; that is the lifecycle's job.
+        return out.reply(s, Msg::RemoveAdminUseClient(n));
+    }
     let Some(m) = state.remove_member(target) else {
         return out.reply(s, Msg::NotMemberTarget);
     };
@@ -464,26 +491,25 @@ fn remove(state: &mut ChannelState, out: &mut Out, s: &Sender, by: u16, target: 
         render(m.language, Msg::YouWereRemoved),
         &[],
     );
-    let (mine, theirs) = match m.admin_index() {
-        Some(n) => (
-            Msg::YouRemovedAdmin(n),
-            Msg::AdminRemovedAdmin { by, removed: n },
-        ),
-        None => (
-            Msg::YouRemovedSubscriber,
-            Msg::AdminRemovedSubscriber { by },
-        ),
-    };
     if target != s.phone {
-        out.reply(s, mine);
+        out.reply(s, Msg::YouRemovedSubscriber);
     }
-    out.admins(state, &[s.phone], |l| render(l, theirs), &[]);
+    out.admins(
+        state,
+        &[s.phone],
+        |l| render(l, Msg::AdminRemovedSubscriber { by }),
+        &[],
+    );
 }
 
 fn ban(state: &mut ChannelState, out: &mut Out, s: &Sender, by: u16, id: u32, now: u64) {
     let Some(target) = state.hotline_sender(id, now).map(Phone::duplicate) else {
         return out.reply(s, Msg::UnknownHotlineId(id));
     };
+    if let Some(n) = state.member(&target).and_then(|m| m.admin_index()) {
+        // A deauthorized admin writes to the hotline like a subscriber, but holds SK.
+        return out.reply(s, Msg::RemoveAdminUseClient(n));
+    }
     if let Err(e) = state.ban(&target) {
         return out.reply(s, limit_msg(&e));
     }
@@ -544,13 +570,21 @@ fn join(state: &mut ChannelState, out: &mut Out, s: &Sender, now: u64, accept: b
 }
 
 fn leave(state: &mut ChannelState, out: &mut Out, s: &Sender) {
-    let Some(m) = state.remove_member(s.phone) else {
-        return out.reply(s, Msg::NotMember);
-    };
-    out.reply(s, Msg::Left);
-    if let Some(n) = m.admin_index() {
-        out.admins(state, &[], |l| render(l, Msg::AdminLeft(n)), &[]);
+    if let Some(n) = state.member(s.phone).and_then(|m| m.admin_index()) {
+        // An admin who merely left would keep a working SK: the channel must be re-keyed.
+        out.reply(s, Msg::AdminLeaveUseClient);
+        out.admins(
+            state,
+            &[s.phone],
+            |l| render(l, Msg::AdminAsksToLeave(n)),
+            &[],
+        );
+        return;
     }
+    if state.remove_member(s.phone).is_none() {
+        return out.reply(s, Msg::NotMember);
+    }
+    out.reply(s, Msg::Left);
 }
 
 fn invite(state: &mut ChannelState, out: &mut Out, s: &Sender, invitees: &[Phone], now: u64) {

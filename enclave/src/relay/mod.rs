@@ -52,7 +52,17 @@
 //! - An admin's expiration-timer change applies to the channel: the new timer is stored, a
 //!   `SetTimer` goes to every member and the other admins are told. Turning disappearing
 //!   messages off (0) is refused and reverted. Anyone else's change is reverted.
-//! - ADD of a banned number lifts the ban (an admin vouching for someone explicitly).
+//! - Admins hold SK, so admins are added and removed only through the key lifecycle
+//!   (VAULT.md §12–§14), with its votes: ADD of a number that is not an admin is a proposal
+//!   (`ChannelState::propose`, the sender's approval counted); at the threshold the relay
+//!   returns [`Effect::InviteAdmin`] and the integrator sends a one-time passphrase, and the
+//!   number becomes `ADMIN n` when their sealboost client redeems it. Below the threshold the
+//!   other admins are told to vote. ADD of a *deauthorized* admin (safety-number change) only
+//!   re-authorizes them: they already hold SK. REMOVE of an admin, BAN of an admin's hotline
+//!   id and LEAVE by an admin change nothing and point to `sealboost admin remove`, which
+//!   re-keys the channel (an admin who merely left would keep a working SK).
+//! - An ADD that reaches the threshold lifts a ban on the number (an admin vouching for
+//!   someone explicitly).
 //! - Replies go in the sender's language (members) or the language of the keyword used
 //!   (non-members; EN for plain text and for keywords shared by several languages).
 //! - Admins appear only as `ADMIN n` and hotline senders only as `@id` in every text.
@@ -135,6 +145,11 @@ pub enum Effect {
     /// After CONFIRM DESTROY: delete the channel's blobs and deregister its Signal account
     /// (after delivering the preceding `Send`s).
     DestroyChannel,
+    /// An ADD reached the approval threshold (the proposal is already gone from the state):
+    /// once the state is committed, the integrator invites this number as an admin with a
+    /// one-time passphrase for the current SK, sent over Signal (VAULT.md §12), exactly as
+    /// an enacted `sealboost admin add` does.
+    InviteAdmin(Phone),
 }
 
 impl std::fmt::Debug for Effect {
@@ -155,23 +170,25 @@ impl std::fmt::Debug for Effect {
                 write!(f, "SetTimer({secs} s to {} recipients)", to.len())
             }
             Effect::DestroyChannel => f.write_str("DestroyChannel"),
+            Effect::InviteAdmin(_) => f.write_str("InviteAdmin(<redacted>)"),
         }
     }
 }
 
 impl Effect {
-    /// Who this effect reaches (empty for [`Effect::DestroyChannel`]).
+    /// Who this effect reaches (empty for [`Effect::DestroyChannel`] and
+    /// [`Effect::InviteAdmin`], which the integrator carries out itself).
     pub fn recipients(&self) -> &[Phone] {
         match self {
             Effect::Send { to, .. } | Effect::SetTimer { to, .. } => to,
-            Effect::DestroyChannel => &[],
+            Effect::DestroyChannel | Effect::InviteAdmin(_) => &[],
         }
     }
 }
 
 /// Removes `who` from every effect's recipients and returns the texts that were addressed to
 /// them, in order (the admin CLI prints these instead of sending them over Signal). Effects
-/// left without recipients are dropped; `DestroyChannel` stays.
+/// left without recipients are dropped; `DestroyChannel` and `InviteAdmin` stay.
 pub fn take_addressed_to(effects: &mut Vec<Effect>, who: &Phone) -> Vec<Zeroizing<String>> {
     let mut seen = Vec::new();
     for e in effects.iter_mut() {
@@ -183,10 +200,12 @@ pub fn take_addressed_to(effects: &mut Vec<Effect>, who: &Phone) -> Vec<Zeroizin
                 }
             }
             Effect::SetTimer { to, .. } => to.retain(|p| p != who),
-            Effect::DestroyChannel => {}
+            Effect::DestroyChannel | Effect::InviteAdmin(_) => {}
         }
     }
-    effects.retain(|e| matches!(e, Effect::DestroyChannel) || !e.recipients().is_empty());
+    effects.retain(|e| {
+        matches!(e, Effect::DestroyChannel | Effect::InviteAdmin(_)) || !e.recipients().is_empty()
+    });
     seen
 }
 

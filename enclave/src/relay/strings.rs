@@ -53,12 +53,7 @@ pub(crate) enum Msg {
     YouAdded(u16),
     AlreadyAdmin(u16),
     YouWereRemoved,
-    YouRemovedAdmin(u16),
     YouRemovedSubscriber,
-    AdminRemovedAdmin {
-        by: u16,
-        removed: u16,
-    },
     AdminRemovedSubscriber {
         by: u16,
     },
@@ -82,7 +77,6 @@ pub(crate) enum Msg {
     },
     Left,
     NotMember,
-    AdminLeft(u16),
     InviteIssued,
     InviteAdminsOnly,
     InviteMembersOnly,
@@ -114,6 +108,25 @@ pub(crate) enum Msg {
     TimerReverted(u32),
     TimerOffRefused,
     IdentityChanged(u16),
+    AddInviting,
+    AdminInviting {
+        by: u16,
+    },
+    AddProposed {
+        pid: u32,
+        approvals: usize,
+        needed: usize,
+    },
+    AdminProposedAdd {
+        by: u16,
+        pid: u32,
+        approvals: usize,
+        needed: usize,
+    },
+    ProposalRefused,
+    RemoveAdminUseClient(u16),
+    AdminLeaveUseClient,
+    AdminAsksToLeave(u16),
 }
 
 use Language::{De, En, Es, Fr};
@@ -436,26 +449,12 @@ pub(crate) fn render(l: Language, m: Msg) -> String {
             "Vous avez été retiré·e de cette chaîne.",
             "Du wurdest aus diesem Kanal entfernt.",
         ),
-        Msg::YouRemovedAdmin(n) => pick(
-            l,
-            &format!("You removed ADMIN {n}."),
-            &format!("Quitaste a ADMIN {n}."),
-            &format!("Vous avez retiré ADMIN {n}."),
-            &format!("Du hast ADMIN {n} entfernt."),
-        ),
         Msg::YouRemovedSubscriber => pick(
             l,
             "You removed a subscriber.",
             "Quitaste a un suscriptor.",
             "Vous avez retiré un·e abonné·e.",
             "Du hast eine*n Abonnent*in entfernt.",
-        ),
-        Msg::AdminRemovedAdmin { by, removed } => pick(
-            l,
-            &format!("ADMIN {by} removed ADMIN {removed}."),
-            &format!("ADMIN {by} quitó a ADMIN {removed}."),
-            &format!("ADMIN {by} a retiré ADMIN {removed}."),
-            &format!("ADMIN {by} hat ADMIN {removed} entfernt."),
         ),
         Msg::AdminRemovedSubscriber { by } => pick(
             l,
@@ -552,13 +551,6 @@ pub(crate) fn render(l: Language, m: Msg) -> String {
             "No eres miembro de este canal. Envía HOLA para unirte.",
             "Vous n'êtes pas membre de cette chaîne. Envoyez BONJOUR pour la rejoindre.",
             "Du bist kein Mitglied dieses Kanals. Sende HALLO zum Beitreten.",
-        ),
-        Msg::AdminLeft(n) => pick(
-            l,
-            &format!("ADMIN {n} left the channel."),
-            &format!("ADMIN {n} salió del canal."),
-            &format!("ADMIN {n} a quitté la chaîne."),
-            &format!("ADMIN {n} hat den Kanal verlassen."),
         ),
         Msg::InviteIssued => pick(
             l,
@@ -701,6 +693,62 @@ pub(crate) fn render(l: Language, m: Msg) -> String {
             &format!("El número de seguridad de ADMIN {n} cambió. Queda desautorizado hasta que un admin vuelva a AGREGAR su número."),
             &format!("Le numéro de sécurité de ADMIN {n} a changé. Il ou elle est désautorisé·e jusqu'à ce qu'un·e admin AJOUTE à nouveau son numéro."),
             &format!("Die Sicherheitsnummer von ADMIN {n} hat sich geändert. ADMIN {n} ist gesperrt, bis ein Admin die Nummer erneut HINZUFÜGT."),
+        ),
+        Msg::AddInviting => pick(
+            l,
+            "A one-time passphrase is on its way to that number over Signal. They become an admin when their sealboost client redeems it (sealboost admin accept).",
+            "Una contraseña de un solo uso va en camino a ese número por Signal. Será admin cuando su cliente sealboost la canjee (sealboost admin accept).",
+            "Une phrase de passe à usage unique part vers ce numéro par Signal. La personne devient admin quand son client sealboost l'utilise (sealboost admin accept).",
+            "Eine Einmal-Passphrase ist per Signal unterwegs an diese Nummer. Sie wird Admin, sobald ihr sealboost-Client sie einlöst (sealboost admin accept).",
+        ),
+        Msg::AdminInviting { by } => pick(
+            l,
+            &format!("ADMIN {by} invited a new admin, who joins after redeeming a one-time passphrase."),
+            &format!("ADMIN {by} invitó a un nuevo admin, que se unirá al canjear una contraseña de un solo uso."),
+            &format!("ADMIN {by} a invité un·e nouvel·le admin, qui rejoindra après avoir utilisé une phrase de passe à usage unique."),
+            &format!("ADMIN {by} hat einen neuen Admin eingeladen, der nach dem Einlösen einer Einmal-Passphrase beitritt."),
+        ),
+        Msg::AddProposed { pid, approvals, needed } => pick(
+            l,
+            &format!("Adding an admin needs {needed} approvals: this is proposal #{pid} ({approvals} so far). The other admins approve it with sealboost proposals approve."),
+            &format!("Agregar un admin necesita {needed} aprobaciones: esta es la propuesta #{pid} ({approvals} por ahora). Los demás admins la aprueban con sealboost proposals approve."),
+            &format!("Ajouter un·e admin demande {needed} approbations : c'est la proposition n°{pid} ({approvals} pour l'instant). Les autres admins l'approuvent avec sealboost proposals approve."),
+            &format!("Einen Admin hinzuzufügen braucht {needed} Zustimmungen: das ist Vorschlag #{pid} (bisher {approvals}). Die anderen Admins stimmen mit sealboost proposals approve zu."),
+        ),
+        Msg::AdminProposedAdd { by, pid, approvals, needed } => pick(
+            l,
+            &format!("ADMIN {by} proposes adding an admin (proposal #{pid}, {approvals} of {needed} approvals). Approve or reject it with sealboost proposals approve|reject."),
+            &format!("ADMIN {by} propone agregar un admin (propuesta #{pid}, {approvals} de {needed} aprobaciones). Apruébala o recházala con sealboost proposals approve|reject."),
+            &format!("ADMIN {by} propose d'ajouter un·e admin (proposition n°{pid}, {approvals} sur {needed} approbations). Approuvez ou refusez avec sealboost proposals approve|reject."),
+            &format!("ADMIN {by} schlägt vor, einen Admin hinzuzufügen (Vorschlag #{pid}, {approvals} von {needed} Zustimmungen). Zustimmen oder ablehnen mit sealboost proposals approve|reject."),
+        ),
+        Msg::ProposalRefused => pick(
+            l,
+            "That change is already proposed or cannot be proposed now; see sealboost proposals list. Nothing was changed.",
+            "Ese cambio ya está propuesto o no se puede proponer ahora; mira sealboost proposals list. No se cambió nada.",
+            "Ce changement est déjà proposé ou ne peut pas l'être maintenant ; voir sealboost proposals list. Rien n'a été modifié.",
+            "Diese Änderung ist schon vorgeschlagen oder gerade nicht möglich; siehe sealboost proposals list. Nichts wurde geändert.",
+        ),
+        Msg::RemoveAdminUseClient(n) => pick(
+            l,
+            &format!("Removing ADMIN {n} re-keys the channel, so it is done from a sealboost client: sealboost admin remove (votes apply). Nothing was changed."),
+            &format!("Quitar a ADMIN {n} cambia la clave del canal, así que se hace desde un cliente sealboost: sealboost admin remove (se aplican las votaciones). No se cambió nada."),
+            &format!("Retirer ADMIN {n} change la clé de la chaîne, cela se fait donc depuis un client sealboost : sealboost admin remove (les votes s'appliquent). Rien n'a été modifié."),
+            &format!("ADMIN {n} zu entfernen erneuert den Schlüssel des Kanals und geschieht daher mit einem sealboost-Client: sealboost admin remove (Abstimmungen gelten). Nichts wurde geändert."),
+        ),
+        Msg::AdminLeaveUseClient => pick(
+            l,
+            "Admins hold the channel key, so an admin leaves by being removed, which re-keys the channel: ask another admin to run sealboost admin remove with your number. You are still an admin.",
+            "Los admins tienen la clave del canal, así que un admin sale cuando otro lo quita, lo que cambia la clave: pide a otro admin que ejecute sealboost admin remove con tu número. Sigues siendo admin.",
+            "Les admins détiennent la clé de la chaîne : un·e admin part en étant retiré·e, ce qui change la clé. Demandez à un·e autre admin de lancer sealboost admin remove avec votre numéro. Vous êtes toujours admin.",
+            "Admins halten den Kanalschlüssel, daher verlässt ein Admin den Kanal, indem er entfernt wird, was den Schlüssel erneuert: bitte einen anderen Admin, sealboost admin remove mit deiner Nummer auszuführen. Du bist weiterhin Admin.",
+        ),
+        Msg::AdminAsksToLeave(n) => pick(
+            l,
+            &format!("ADMIN {n} asked to leave the channel. Remove them with sealboost admin remove (this re-keys the channel)."),
+            &format!("ADMIN {n} pidió salir del canal. Quítalo con sealboost admin remove (esto cambia la clave del canal)."),
+            &format!("ADMIN {n} a demandé à quitter la chaîne. Retirez ADMIN {n} avec sealboost admin remove (cela change la clé de la chaîne)."),
+            &format!("ADMIN {n} möchte den Kanal verlassen. Entferne ADMIN {n} mit sealboost admin remove (das erneuert den Kanalschlüssel)."),
         ),
     }
 }

@@ -207,38 +207,84 @@ fn private_goes_to_admins_only() {
     }
 }
 
-#[test]
-fn add_remove_and_admin_numbering() {
-    let mut c = Ch::new();
-    // New admin.
-    let e = c.send(A1, "ADD +1 (555) 000-0050");
-    assert!(c.is_admin(50));
-    assert_eq!(to(&e, 50), [render(Language::En, Msg::AdminWelcome(3))]);
-    assert!(e
+fn invites(effects: &[Effect]) -> Vec<Phone> {
+    effects
         .iter()
-        .any(|e| matches!(e, Effect::SetTimer { to, .. } if to == &[phone(50)])));
-    assert_eq!(to(&e, A2), ["ADMIN 1 agregó a ADMIN 3."]);
-    assert_eq!(to(&e, A1), ["You added ADMIN 3."]);
-    // Already an admin.
-    let e = c.send(A1, "ADD +15550000050");
-    assert_eq!(to(&e, A1), ["That number is already ADMIN 3."]);
-    // Promote a subscriber (keeps their language).
-    let e = c.send(A1, "ADD +15550000012");
-    assert!(c.is_admin(S2));
-    assert_eq!(to(&e, S2), [render(Language::Fr, Msg::AdminWelcome(4))]);
-    // Remove an admin and a subscriber.
-    let e = c.send(A2, "QUITAR +15550000050");
+        .filter_map(|e| match e {
+            Effect::InviteAdmin(p) => Some(p.duplicate()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn add_goes_through_the_key_lifecycle_and_remove_of_an_admin_points_to_it() {
+    let mut c = Ch::new();
+    // A new number at threshold 1: an invitation (one-time passphrase), not an admin yet.
+    let e = c.send(A1, "ADD +1 (555) 000-0050");
+    assert_eq!(invites(&e), [phone(50)]);
     assert!(!c.is_member(50));
-    assert_eq!(to(&e, A1), ["ADMIN 2 removed ADMIN 3."]);
-    assert_eq!(to(&e, 50), [render(Language::En, Msg::YouWereRemoved)]);
+    assert!(to(&e, 50).is_empty());
+    assert_eq!(to(&e, A1), [render(Language::En, Msg::AddInviting)]);
+    assert_eq!(
+        to(&e, A2),
+        [render(Language::Es, Msg::AdminInviting { by: 1 })]
+    );
+    assert!(c.state.proposals().is_empty());
+    // Already an admin.
+    let e = c.send(A1, "ADD +15550000002");
+    assert_eq!(to(&e, A1), ["That number is already ADMIN 2."]);
+    assert!(invites(&e).is_empty());
+    // A subscriber: invited too, and stays a subscriber meanwhile.
+    let e = c.send(A1, "ADD +15550000012");
+    assert_eq!(invites(&e), [phone(S2)]);
+    assert!(c.is_member(S2) && !c.is_admin(S2));
+    // Threshold 2: a proposal with the sender's approval; the other admin is asked to vote.
+    c.state.set_approval_threshold(2).unwrap();
+    let e = c.send(A1, "ADD +15550000060");
+    assert!(invites(&e).is_empty());
+    let pid = c.state.proposals()[0].id();
+    assert_eq!(
+        to(&e, A1),
+        [render(
+            Language::En,
+            Msg::AddProposed {
+                pid,
+                approvals: 1,
+                needed: 2
+            }
+        )]
+    );
+    assert_eq!(
+        to(&e, A2),
+        [render(
+            Language::Es,
+            Msg::AdminProposedAdd {
+                by: 1,
+                pid,
+                approvals: 1,
+                needed: 2
+            }
+        )]
+    );
+    let e = c.send(A2, "AGREGAR +15550000060");
+    assert_eq!(to(&e, A2), [render(Language::Es, Msg::ProposalRefused)]);
+    assert_eq!(c.state.proposals().len(), 1);
+    // Removing an admin re-keys the channel: REMOVE changes nothing and says how.
+    let e = c.send(A2, "QUITAR +15550000001");
+    assert!(c.is_admin(A1));
+    assert_eq!(
+        to(&e, A2),
+        [render(Language::Es, Msg::RemoveAdminUseClient(1))]
+    );
+    assert!(to(&e, A1).is_empty());
+    // Subscribers are removed at once.
     let e = c.send(A1, "REMOVE +15550000013");
     assert!(!c.is_member(S3));
     assert_eq!(to(&e, A1), ["You removed a subscriber."]);
+    assert_eq!(to(&e, S3), [render(Language::De, Msg::YouWereRemoved)]);
     let e = c.send(A1, "REMOVE +15550000013");
     assert_eq!(to(&e, A1), [render(Language::En, Msg::NotMemberTarget)]);
-    // Indices are never reused.
-    c.send(A1, "ADD +15550000051");
-    assert_eq!(c.state.member(&phone(51)).unwrap().admin_index(), Some(5));
 }
 
 #[test]
@@ -260,10 +306,21 @@ fn bans_silence_the_sender() {
         to(&e, A1),
         [render(Language::En, Msg::UnknownHotlineId(42))]
     );
-    // An admin ADDing the number lifts the ban.
-    c.send(A1, "ADD +15550000011");
+    // An admin ADDing the number lifts the ban (and invites it as an admin).
+    let e = c.send(A1, "ADD +15550000011");
     assert!(!c.state.is_banned(&phone(S1)));
-    assert!(c.is_admin(S1));
+    assert_eq!(invites(&e), [phone(S1)]);
+    // A deauthorized admin writes to the hotline, but holds SK: BAN changes nothing.
+    handle_identity_change(&mut c.state, &phone(A2));
+    c.send(A2, "hola");
+    let id = c.state.hotline_id_for(&phone(A2), c.now).unwrap();
+    let e = c.send(A1, &format!("BAN @{id}"));
+    assert_eq!(
+        to(&e, A1),
+        [render(Language::En, Msg::RemoveAdminUseClient(2))]
+    );
+    assert!(!c.state.is_banned(&phone(A2)));
+    assert!(c.is_member(A2));
 }
 
 #[test]
@@ -291,10 +348,11 @@ fn join_leave_and_limits() {
     let e = c.send(STRANGER, "JOIN");
     assert!(!c.is_member(STRANGER));
     assert_eq!(to(&e, STRANGER), [render(Language::En, Msg::ChannelFull)]);
-    // An admin leaving stops being an admin; the others hear of it.
+    // An admin holds SK: leaving is a removal with a re-key, which another admin runs.
     let e = c.send(A2, "ADIOS");
-    assert!(!c.is_member(A2));
-    assert_eq!(to(&e, A1), ["ADMIN 2 left the channel."]);
+    assert!(c.is_admin(A2));
+    assert_eq!(to(&e, A2), [render(Language::Es, Msg::AdminLeaveUseClient)]);
+    assert_eq!(to(&e, A1), [render(Language::En, Msg::AdminAsksToLeave(2))]);
 }
 
 #[test]

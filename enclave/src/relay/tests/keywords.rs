@@ -173,8 +173,15 @@ fn every_keyword_runs_its_command() {
             }
             Command::Add => {
                 let e = c.send(A1, &msg);
-                assert!(c.is_admin(77), "{kw}");
-                assert_eq!(to(&e, A2), ["ADMIN 1 agregó a ADMIN 3."]);
+                assert!(
+                    e.iter()
+                        .any(|e| matches!(e, Effect::InviteAdmin(p) if *p == phone(77))),
+                    "{kw}"
+                );
+                assert_eq!(
+                    to(&e, A2),
+                    [render(Language::Es, Msg::AdminInviting { by: 1 })]
+                );
             }
             Command::Remove => {
                 c.state
