@@ -6,7 +6,10 @@
 //! - push (no `--poll`): hold the channel's events stream open, proving SK possession without
 //!   sending SK; on `{"waiting":N}` either unlock unattended (`auto`) or ask the admin
 //!   (`manual`: a prompt, or with `--json` a `{"notice":"approval_needed",…}` line answered by
-//!   `y`/`n` on stdin). SK leaves this machine only for an approved unlock.
+//!   `y`/`n` on stdin). SK leaves this machine only for an approved unlock. After an
+//!   enclave restart the stream reconnects (re-attesting, re-proving) and the enclave's
+//!   `{"waiting":N,"resume":true}` asks for one unlock even with N = 0: until then Signal
+//!   holds the channel's new messages.
 //!
 //! The mode is a per-client setting kept in the key store (`--set-mode`), default `manual`;
 //! `--mode` overrides it for one run. Unlocks run the mailbox as no particular admin, so
@@ -217,16 +220,17 @@ impl Watcher<'_> {
     }
 
     /// Asks (manual) or not (auto); then unlocks and prints what the mailbox returned.
-    async fn on_waiting(&mut self, n: u64) -> Result<(), WatchFail> {
+    /// `resume`: the enclave restarted and holds no receiver for the channel, so Signal
+    /// keeps its new messages until an unlock (SPEC §3.7).
+    async fn on_waiting(&mut self, n: u64, resume: bool) -> Result<(), WatchFail> {
         if self.mode == Mode::Manual {
-            emit(
-                self.c,
-                &json!({ "notice": "approval_needed", "waiting": n }),
-                &format!(
-                    "{n} messages waiting on {} — unlock now? [y/N]",
-                    self.channel
-                ),
-            );
+            let mut notice = json!({ "notice": "approval_needed", "waiting": n });
+            let mut text = format!("{n} messages waiting on {}", self.channel);
+            if resume {
+                notice["resume"] = json!(true);
+                text.push_str(" (the enclave restarted: new ones wait at Signal until an unlock)");
+            }
+            emit(self.c, &notice, &format!("{text} — unlock now? [y/N]"));
             let answers = self.answers.get_or_insert_with(Answers::start);
             let yes = answers
                 .0
@@ -276,7 +280,7 @@ impl Watcher<'_> {
             &format!("{n} messages waiting"),
         );
         if n > 0 {
-            self.on_waiting(n).await?;
+            self.on_waiting(n, false).await?;
         }
         Ok(())
     }
@@ -333,8 +337,9 @@ impl Watcher<'_> {
             .map_err(|_| WatchFail::Protocol("no keep-alive from the enclave"))??
         {
             if let Some(n) = ev["waiting"].as_u64() {
-                if n > 0 {
-                    self.on_waiting(n).await?;
+                let resume = ev["resume"] == true;
+                if n > 0 || resume {
+                    self.on_waiting(n, resume).await?;
                 }
             }
         }

@@ -2,7 +2,8 @@
 //! attested TLS session to newline-delimited JSON. The enclave challenges, the client proves
 //! it holds SK without sending it (VAULT.md §15, bound to this TLS session's RFC 9266
 //! exporter), and then the enclave pushes `{"waiting":N}` whenever the channel's inbound
-//! queue grows, and once at connect if messages are already waiting.
+//! queue grows, and once at connect if messages are already waiting or if an unlock must
+//! resume receipt after an enclave restart (`"resume":true`).
 //!
 //! Connected clients are kept per channel (never per person): the table maps a channel id
 //! to a `watch` counter that the live receiver bumps after each durable append.
@@ -200,6 +201,19 @@ pub async fn open(
         .expect("static response parts are valid")
 }
 
+/// Whether the channel's new Signal messages wait at the service until an unlock: this
+/// enclave has run no live receiver for it since it started (it needs the account's
+/// credential, which only an unlock opens), and the channel has a Signal account.
+async fn needs_resume(enclave: &Enclave, id: &crate::vault::ChannelId) -> bool {
+    let Some(courier) = enclave.courier.as_ref() else {
+        return false;
+    };
+    !courier.live.is_running(id)
+        && crate::courier::chunks::any_stored(&enclave.blobs, id)
+            .await
+            .unwrap_or(false)
+}
+
 /// Reads one `\n`-terminated line of at most [`MAX_CLIENT_LINE`] bytes.
 async fn read_line<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
     let mut line = Vec::new();
@@ -274,12 +288,18 @@ async fn serve<S>(
     let Some(mut rx) = sub.rx.clone() else { return };
     let mut shutdown = enclave.shutdown_rx();
     let id = sub.id;
-    // Messages queued while nobody was connected: say so at once. Afterwards, after every
-    // append the live receiver reports (the count is read again: appends coalesce).
+    let mut resume = needs_resume(&enclave, &id).await;
+    // Messages queued while nobody was connected: say so at once (and that an unlock must
+    // resume receipt, if it must). Afterwards, after every append the live receiver reports
+    // (the count is read again: appends coalesce).
     loop {
         match enclave.channels.queue_length(&enclave.blobs, &id).await {
-            Ok(n) if n > 0 => {
-                if !send(&mut wr, &serde_json::json!({ "waiting": n })).await {
+            Ok(n) if n > 0 || resume => {
+                let mut line = serde_json::json!({ "waiting": n });
+                if std::mem::take(&mut resume) {
+                    line["resume"] = true.into();
+                }
+                if !send(&mut wr, &line).await {
                     break;
                 }
             }

@@ -260,10 +260,30 @@ pub async fn store(
     Ok(table)
 }
 
+/// Name prefix of every chunk blob of `id`.
+fn prefix(id: &ChannelId) -> Vec<u8> {
+    format!("ch/{}/ps/", id.to_hex()).into_bytes()
+}
+
+/// Whether `id` has a Signal account on the host (any chunk blob; the host knows this
+/// anyway). `None` if the host did not answer a listing.
+pub async fn any_stored(blobs: &BlobClient, id: &ChannelId) -> Option<bool> {
+    match blobs
+        .call(&BlobRequest::List {
+            prefix: prefix(id),
+            limit: 1,
+        })
+        .await
+    {
+        Ok(BlobResponse::Names { names }) => Some(!names.is_empty()),
+        _ => None,
+    }
+}
+
 /// Deletes every chunk blob of `id` except those of `keep` (best effort: housekeeping
 /// after a commit, or cleanup after a failed one). Returns how many were deleted.
 pub async fn collect_garbage(blobs: &BlobClient, id: &ChannelId, keep: Option<u64>) -> usize {
-    let prefix = format!("ch/{}/ps/", id.to_hex()).into_bytes();
+    let prefix = prefix(id);
     let keep_prefix = keep.map(|g| format!("ch/{}/ps/{g}/", id.to_hex()).into_bytes());
     let names = match blobs
         .call(&BlobRequest::List {

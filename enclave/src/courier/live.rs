@@ -66,6 +66,13 @@ impl LiveTable {
         })
     }
 
+    /// Whether a receiver runs for `id` (one was started since this enclave started and
+    /// has not ended).
+    pub fn is_running(&self, id: &ChannelId) -> bool {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).is_some_and(|e| !e.task.is_finished())
+    }
+
     /// Starts (or, after a key change, restarts) the receiver for `seal.id`.
     pub async fn ensure(&self, courier: &Courier, credentials: Credentials, seal: SealTo) {
         if self.running(&seal) {
