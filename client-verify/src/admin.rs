@@ -365,8 +365,8 @@ impl AdminClient {
     }
 
     /// Proposes a key change (`kind`: rotate, add_admin, remove_admin) as `admin`; enacted
-    /// at once if the threshold allows. A rotation's new SK is generated and saved here
-    /// (beside the old one) before it is sent.
+    /// at once if the threshold allows. The new SK of a rotation or a removal's re-key is
+    /// generated and saved here (beside the old one) before it is sent.
     pub async fn propose(
         &mut self,
         channel: &str,
@@ -384,22 +384,48 @@ impl AdminClient {
         if let Some(t) = otp_ttl_secs {
             args["otp_ttl_secs"] = json!(t);
         }
-        if kind == "rotate" {
-            let new = ChannelSk::generate();
-            self.save_next(channel, &new, p)?;
-            args["new_sk"] = Value::String(B64.encode(new.expose()));
+        // A key change this call may enact (rotation, or a removal's re-key) gets its new SK
+        // from here, saved beside the old one before it is sent.
+        let changes_key = kind == "rotate" || kind == "remove_admin";
+        if changes_key {
+            args["new_sk"] = self.fresh_successor(channel, p).await?;
         }
         let r = self.unlocked(channel, "proposals", args, p).await;
-        if kind == "rotate" && !matches!(&r, Ok(v) if v["outcome"] == "enacted") {
-            // Pending (or refused): a later vote-enacted rotation brings its own key. A lost
-            // answer is resolved by the next catch-up, which tries the saved successor.
-            if r.is_ok() {
-                self.store.discard_next_sk(channel)?;
-            }
-        }
+        self.settle_successor(channel, changes_key, &r)?;
         let v = r?;
         self.adopt_answer_sk(channel, &v, p)?;
         Ok(v)
+    }
+
+    /// Generates the SK a key change will use and saves it beside the current one, after
+    /// resolving any successor an interrupted change left (so it is never overwritten).
+    /// Returns it base64-encoded for the request.
+    async fn fresh_successor(
+        &mut self,
+        channel: &str,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        if self.store.load_next_sk(channel, p)?.is_some() {
+            self.catch_up(channel, p).await?;
+        }
+        let new = ChannelSk::generate();
+        self.save_next(channel, &new, p)?;
+        Ok(Value::String(B64.encode(new.expose())))
+    }
+
+    /// After a call that carried a fresh successor: an answer without a new SK (pending,
+    /// discarded, or an enacted invitation) means the successor is not needed; a lost answer keeps it for the next catch-up, which tries it
+    /// (VAULT.md §13: the enclave re-keys to the key the client saved).
+    fn settle_successor(
+        &self,
+        channel: &str,
+        sent: bool,
+        r: &Result<Value, AdminError>,
+    ) -> Result<(), AdminError> {
+        if sent && matches!(r, Ok(v) if v.get("sk").is_none()) {
+            self.store.discard_next_sk(channel)?;
+        }
+        Ok(())
     }
 
     /// Approves or rejects proposal `id`; the vote that reaches the threshold enacts it.
@@ -412,10 +438,34 @@ impl AdminClient {
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
         let admin = self.me(channel, admin)?;
-        let args = json!({ "admin": admin, "proposal": id, "approve": approve });
-        let v = self.unlocked(channel, "proposals/vote", args, p).await?;
+        let mut args = json!({ "admin": admin, "proposal": id, "approve": approve });
+        // An approval may be the one that enacts a rotation or a removal's re-key.
+        if approve {
+            args["new_sk"] = self.fresh_successor(channel, p).await?;
+        }
+        let r = self.unlocked(channel, "proposals/vote", args, p).await;
+        self.settle_successor(channel, approve, &r)?;
+        let v = r?;
         self.adopt_answer_sk(channel, &v, p)?;
         Ok(v)
+    }
+
+    /// Sends admin (or pending admin) `phone` a fresh one-time passphrase for the current SK
+    /// over Signal (SPEC §3.6 `admin/resend`).
+    pub async fn resend(
+        &mut self,
+        channel: &str,
+        admin: Option<&str>,
+        phone: &str,
+        otp_ttl_secs: Option<u64>,
+        p: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        let admin = self.me(channel, admin)?;
+        let mut args = json!({ "admin": admin, "phone": phone });
+        if let Some(t) = otp_ttl_secs {
+            args["otp_ttl_secs"] = json!(t);
+        }
+        self.unlocked(channel, "admin/resend", args, p).await
     }
 
     /// Open proposals, the approval threshold and this admin's index.

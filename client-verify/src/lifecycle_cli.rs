@@ -32,6 +32,17 @@ pub enum AdminCommand {
         #[arg(long = "as")]
         as_admin: Option<String>,
     },
+    /// Send admin (or invited admin) +NUMBER a fresh one-time passphrase for the current key,
+    /// e.g. when a re-key's passphrases never arrived. No vote: nobody new gets the key.
+    Resend {
+        channel: String,
+        number: String,
+        /// Lifetime of the one-time passphrase in seconds (default 24 h).
+        #[arg(long)]
+        otp_ttl: Option<u64>,
+        #[arg(long = "as")]
+        as_admin: Option<String>,
+    },
     /// Redeem a one-time passphrase received over Signal (new admins, and after a re-key).
     Accept {
         channel: String,
@@ -191,6 +202,22 @@ async fn go(c: &Connection, cmd: &Lifecycle<'_>) -> Result<ExitCode, AdminError>
                 )
                 .await?,
             outcome_text,
+        ),
+        Lifecycle::Admin(AdminCommand::Resend {
+            channel,
+            number,
+            otp_ttl,
+            as_admin,
+        }) => (
+            client
+                .resend(channel, as_admin.as_deref(), number, *otp_ttl, &pass)
+                .await?,
+            |v| {
+                format!(
+                    "a new one-time passphrase was sent ({} delivered)\n",
+                    v["stats"]["delivered"]
+                )
+            },
         ),
         Lifecycle::Admin(AdminCommand::Accept {
             channel,

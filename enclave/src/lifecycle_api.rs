@@ -46,6 +46,7 @@ pub const ROUTES: &[&str] = &[
     "proposals/vote",
     "admin/redeem",
     "admin/accept",
+    "admin/resend",
     "approval-threshold",
 ];
 
@@ -66,10 +67,11 @@ struct LifecycleRequest {
     /// `proposals`: `rotate`, `add_admin` or `remove_admin`.
     #[serde(default)]
     kind: Option<String>,
-    /// `proposals` (rotate): the client's new SK, used if the rotation is enacted at once.
+    /// `proposals` (rotate, remove_admin), `proposals/vote`: the client's new SK, used if
+    /// the call enacts a rotation or a re-key.
     #[serde(default)]
     new_sk: Option<Zeroizing<String>>,
-    /// `proposals` (add_admin, remove_admin): the admin's number.
+    /// `proposals` (add_admin, remove_admin), `admin/resend`: the admin's number.
     #[serde(default)]
     phone: Option<Zeroizing<String>>,
     /// `proposals/vote`: which proposal, and how.
@@ -108,6 +110,7 @@ pub async fn route(
         "proposals/vote" => vote(&enclave, &id, body).await,
         "admin/redeem" => redeem(&enclave, &id, body).await,
         "admin/accept" => accept(&enclave, &id, body).await,
+        "admin/resend" => resend(&enclave, &id, body).await,
         "approval-threshold" => threshold(&enclave, &id, body).await,
         _ => return error(StatusCode::NOT_FOUND, "not_found"),
     })
@@ -392,6 +395,7 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let admin = admin_of(&body)?;
     let pid = body.proposal.ok_or(ChannelError::BadRequest("proposal"))?;
     let approve = body.approve.ok_or(ChannelError::BadRequest("approve"))?;
+    let new_sk = body.new_sk.as_deref().map(|s| parse_sk(s)).transpose()?;
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
     check_admin(&state, &admin)?;
@@ -414,7 +418,7 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
             admin,
             pid,
             outcome,
-            new_sk: None,
+            new_sk,
             otp_ttl: body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS),
             now,
             notify,
@@ -574,7 +578,7 @@ async fn finish(
         }
         Outcome::Enact(ProposalKind::RemoveAdmin(n)) => {
             let (epoch, new_sk, generation, stats) =
-                enact_remove(enclave, id, opened, state, &d, n).await?;
+                enact_remove(enclave, id, opened, state, d, n).await?;
             let sk = b64(&new_sk);
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted",
@@ -713,7 +717,7 @@ async fn enact_remove(
     id: &ChannelId,
     opened: Opened,
     mut state: ChannelState,
-    d: &Decided,
+    mut d: Decided,
     n: u16,
 ) -> Result<(u64, Sk, u64, Stats), Failure> {
     let removed = state
@@ -750,11 +754,14 @@ async fn enact_remove(
     let (tv, mut table) = load_stale(enclave, id).await?;
     let (ov, mut otps) = load_otps(enclave, id).await?;
     let new_epoch = opened.epoch + 1;
-    let rk = lifecycle::rekey(
+    // The requester's client normally sends the new SK it already saved (SPEC §3.6), so a
+    // lost answer leaves it able to catch up; otherwise one is generated here.
+    let rk = lifecycle::rekey_to(
         id,
         &mut state,
         opened.dk(),
         &d.sk,
+        d.new_sk.take(),
         Some(&removed),
         Some(&d.admin),
         new_epoch,
@@ -973,6 +980,70 @@ async fn send_notices(
         .ensure(courier, outcome.credentials, seal)
         .await;
     Ok((epoch, outcome.stats))
+}
+
+/// `admin/resend` (VAULT.md §12): a fresh one-time passphrase for the current SK, over
+/// Signal, to an admin who lost theirs (a re-key whose passphrases were never delivered, a
+/// lost key file) or to a pending admin (an approved invitation: its passphrase is
+/// replaced). No vote: nobody new gets the key. Refused for the caller themself, for a
+/// deauthorized admin (their Signal identity changed: re-ADD them first) and for anyone
+/// else (`not_member`; an expired invitation needs a new `add_admin`).
+async fn resend(
+    enclave: &Enclave,
+    id: &ChannelId,
+    body: LifecycleRequest,
+) -> Result<Value, Failure> {
+    let sk = sk_of(&body)?;
+    let admin = admin_of(&body)?;
+    let target = Phone::parse(
+        body.phone
+            .as_deref()
+            .ok_or(ChannelError::BadRequest("phone"))?,
+    )?;
+    let ttl = body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS);
+    let now = now_secs();
+    let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    check_admin(&state, &admin)?;
+    if target == admin {
+        return Err(VaultError::Refused {
+            what: "an admin cannot send themself a passphrase",
+        }
+        .into());
+    }
+    state.expire_pending_admins(now);
+    if state.pending_admins().iter().any(|p| p.phone() == &target) {
+        let (epoch, stats) = enact_add(enclave, id, opened, state, &sk, target, ttl, now).await?;
+        return Ok(json!({ "epoch": epoch, "pending": true, "stats": stats }));
+    }
+    if !state.member(&target).is_some_and(|m| m.is_admin()) {
+        return Err(VaultError::NotMember.into());
+    }
+    if state.is_deauthorized(&target) {
+        return Err(VaultError::Refused {
+            what: "that admin is deauthorized until re-added",
+        }
+        .into());
+    }
+    let generation = state.sk_generation();
+    let epoch = opened.epoch;
+    drop((opened, state));
+    let otp = {
+        let _guard = enclave.channels.lock(id).await;
+        let (ov, mut otps) = load_otps(enclave, id).await?;
+        let otp = otps.issue(&sk, generation, now, ttl, &mut OsRng)?;
+        put(enclave, names::otps(id), ov, otps.encode()).await?;
+        otp
+    };
+    let text = otp.to_text();
+    let msg = Zeroizing::new(format!(
+        "Your one-time passphrase for this channel's current key (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}",
+        ttl.div_ceil(3600),
+        text.as_str(),
+        id.to_hex(),
+        text.as_str(),
+    ));
+    let (epoch, stats) = send_notices(enclave, id, &sk, epoch, vec![(vec![target], msg)]).await?;
+    Ok(json!({ "epoch": epoch, "pending": false, "stats": stats }))
 }
 
 /// `admin/redeem` (VAULT.md §12): an OTP for SK. The set is written back (record used)

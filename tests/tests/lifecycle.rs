@@ -581,3 +581,51 @@ async fn signal_add_is_a_voted_invitation_and_admins_leave_only_by_rekey() {
     let members = json(&a.ok(&["channel", "members", &ch, "--json"])).to_string();
     assert!(members.contains(B) && members.contains(C), "{members}");
 }
+
+/// A re-key's passphrases can be sent again (`admin resend`): to an admin whose passphrase
+/// never arrived or was lost, never to a removed admin, never to oneself.
+#[tokio::test(flavor = "current_thread")]
+async fn resend_gives_a_remaining_admin_a_fresh_passphrase_after_a_rekey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(opts(&sim, &tmp.path().join("stack")));
+    let a = AdminCli::new(&stack);
+    let b = AdminCli::new(&stack);
+    let c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
+
+    let v = json(&a.ok(&["admin", "remove", &ch, C, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    // B's passphrase arrives, and B loses it.
+    let (lost, _) = wait_otp(&mut b_phone).await;
+
+    let v = json(&a.ok(&["admin", "resend", &ch, B, "--json"]));
+    assert_eq!(v["pending"], false, "{v}");
+    assert_eq!(v["stats"]["delivered"], 1, "{v}");
+    let (otp, body) = wait_otp(&mut b_phone).await;
+    assert_ne!(otp, lost);
+    assert!(body.contains("current key"), "{body}");
+    let v = b.accept(&ch, &otp, B);
+    assert_eq!(v["admin_index"], serde_json::Value::Null, "{v}");
+    assert_eq!(key_file(&a, &ch), key_file(&b, &ch));
+    let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["admin_index"], 2, "{v}");
+
+    // Not to the removed admin, not to oneself.
+    let e = fails(&a, &["admin", "resend", &ch, C]);
+    assert!(e.contains("bad_request"), "{e}");
+    let e = fails(&a, &["admin", "resend", &ch, A]);
+    assert!(e.contains("refused"), "{e}");
+    // C's phone got nothing but the removal.
+    let got = receive_until(&mut c_phone, Duration::from_secs(2), |_| false).await;
+    assert!(
+        !bodies(&got)
+            .iter()
+            .any(|t| t.contains("one-time passphrase")),
+        "{got:?}"
+    );
+}

@@ -58,6 +58,51 @@ pub fn rekey<R: RngCore + CryptoRng>(
     otp_ttl_secs: u64,
     rng: &mut R,
 ) -> Result<Rekeyed, VaultError> {
+    rekey_to(
+        channel_id,
+        state,
+        old_dk,
+        old_sk,
+        None,
+        removed,
+        requester,
+        new_state_epoch,
+        table,
+        otps,
+        now,
+        otp_ttl_secs,
+        rng,
+    )
+}
+
+/// [`rekey`] to a new SK the requester's client generated and saved before asking
+/// (`Some`), so that a lost answer cannot leave the channel with a key nobody holds
+/// (VAULT.md §13); `None` generates one here. The new SK must differ from `old_sk`.
+#[allow(clippy::too_many_arguments)]
+pub fn rekey_to<R: RngCore + CryptoRng>(
+    channel_id: &ChannelId,
+    state: &mut ChannelState,
+    old_dk: &Dk,
+    old_sk: &Sk,
+    new_sk: Option<Sk>,
+    removed: Option<&Phone>,
+    requester: Option<&Phone>,
+    new_state_epoch: u64,
+    table: &mut StaleTable,
+    otps: &mut OtpSet,
+    now: u64,
+    otp_ttl_secs: u64,
+    rng: &mut R,
+) -> Result<Rekeyed, VaultError> {
+    // A plain comparison: the requester unlocked with `old_sk`, so timing tells them nothing.
+    if new_sk
+        .as_ref()
+        .is_some_and(|n| n.expose() == old_sk.expose())
+    {
+        return Err(VaultError::Refused {
+            what: "the new key equals the old one",
+        });
+    }
     if table.channel_id() != channel_id || otps.channel_id() != channel_id {
         return Err(VaultError::Refused {
             what: "records of another channel",
@@ -88,7 +133,7 @@ pub fn rekey<R: RngCore + CryptoRng>(
         state.remove_member(p);
     }
     state.expire_pending_admins(now);
-    let new_sk = Sk::generate(rng);
+    let new_sk = new_sk.unwrap_or_else(|| Sk::generate(rng));
     let (key_record, dk) = KeyRecord::create(channel_id, key_epoch, &new_sk, rng);
     state.sk_generation = to;
 

@@ -6,9 +6,9 @@ use rand::rngs::StdRng;
 use super::{channel, phone, rng};
 use crate::vault::lifecycle::rotate;
 use crate::vault::lifecycle::{
-    catch_up, challenge, complete_admin, invite_admin, rekey, response, Challenge, DiscardReason,
-    Otp, OtpSet, Outcome, ProposalKind, SkVerifier, StaleTable, DEFAULT_OTP_TTL_SECS,
-    MAX_STALE_ENTRIES, OTP_TEXT_LEN,
+    catch_up, challenge, complete_admin, invite_admin, rekey, rekey_to, response, Challenge,
+    DiscardReason, Otp, OtpSet, Outcome, ProposalKind, SkVerifier, StaleTable,
+    DEFAULT_OTP_TTL_SECS, MAX_STALE_ENTRIES, OTP_TEXT_LEN,
 };
 use crate::vault::limiter::UnlockLimiter;
 use crate::vault::model::{ChannelState, Language, Role};
@@ -658,6 +658,50 @@ fn rekey_refusals() {
     assert_eq!(go(&phone(99), None), VaultError::NotMember);
     let p0 = phone(0);
     assert!(matches!(go(&p0, Some(&p0)), VaultError::Refused { .. }));
+}
+
+/// The requester's client supplies the new SK (saved before asking): the re-key uses exactly
+/// it, and refuses the old SK as the "new" one.
+#[test]
+fn rekey_to_uses_the_clients_new_key_and_refuses_the_old_one() {
+    let mut c = setup(3, 1, 14);
+    let chosen = Sk::generate(&mut c.r);
+    let requester = phone(0);
+    let go = |new: Sk, c: &mut Ch| {
+        rekey_to(
+            &c.id,
+            &mut c.state,
+            &c.dk,
+            &c.sk,
+            Some(new),
+            Some(&phone(1)),
+            Some(&requester),
+            2,
+            &mut c.table,
+            &mut c.otps,
+            NOW,
+            DAY,
+            &mut c.r,
+        )
+    };
+    let err = go(copy(&c.sk), &mut c).unwrap_err();
+    assert_eq!(
+        err,
+        VaultError::Refused {
+            what: "the new key equals the old one"
+        }
+    );
+    assert!(c.state.member(&phone(1)).is_some_and(|m| m.is_admin()));
+    let out = go(copy(&chosen), &mut c).unwrap();
+    assert!(same(&out.new_sk, &chosen));
+    assert!(out
+        .key_record
+        .unwrap(&chosen)
+        .is_ok_and(|dk| dk.key_epoch() == 2));
+    assert_eq!(
+        out.key_record.unwrap(&c.sk).unwrap_err(),
+        VaultError::WrongKey
+    );
 }
 
 // ----- proposals (§14) -----
