@@ -7,9 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -338,10 +339,32 @@ async fn push_manual_sends_no_key_until_approved_and_notifies_a_late_client_at_o
 }
 
 /// A fixed local address that forwards each connection to the current stack's ingress: a
-/// deployment's public address survives a restart, the harness's port 0 does not.
+/// deployment's public address survives a restart, the harness's port 0 does not. It also
+/// sees the wire: connections opened and bytes sent by the client.
 struct Forwarder {
     addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
+    wire: Arc<Wire>,
+}
+
+#[derive(Default)]
+struct Wire {
+    connections: AtomicU64,
+    client_bytes: AtomicU64,
+}
+
+/// Copies until EOF or an error, counting into `count` if given.
+fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<&AtomicU64>) {
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 || to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if let Some(c) = count {
+            c.fetch_add(n as u64, Ordering::SeqCst);
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
 }
 
 impl Forwarder {
@@ -349,33 +372,39 @@ impl Forwarder {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let target = Arc::new(Mutex::new(target));
-        let t = target.clone();
+        let wire = Arc::new(Wire::default());
+        let (t, w) = (target.clone(), wire.clone());
         std::thread::spawn(move || {
             for c in l.incoming() {
                 let Ok(c) = c else { continue };
+                w.connections.fetch_add(1, Ordering::SeqCst);
                 let to = *t.lock().unwrap();
+                let w = w.clone();
                 std::thread::spawn(move || {
                     // Host down: the client sees its connection closed, as it would.
                     let Ok(s) = TcpStream::connect(to) else {
                         return;
                     };
-                    let (mut c_rd, mut s_wr) = (c.try_clone().unwrap(), s.try_clone().unwrap());
-                    let up = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut c_rd, &mut s_wr);
-                        let _ = s_wr.shutdown(Shutdown::Write);
-                    });
-                    let (mut s_rd, mut c_wr) = (s, c);
-                    let _ = std::io::copy(&mut s_rd, &mut c_wr);
-                    let _ = c_wr.shutdown(Shutdown::Both);
+                    let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                    let up = std::thread::spawn(move || pump(c2, s2, Some(&w.client_bytes)));
+                    pump(s, c, None);
                     let _ = up.join();
                 });
             }
         });
-        Forwarder { addr, target }
+        Forwarder { addr, target, wire }
     }
 
     fn retarget(&self, to: SocketAddr) {
         *self.target.lock().unwrap() = to;
+    }
+
+    /// (connections opened, bytes sent by clients) so far.
+    fn seen(&self) -> (u64, u64) {
+        (
+            self.wire.connections.load(Ordering::SeqCst),
+            self.wire.client_bytes.load(Ordering::SeqCst),
+        )
     }
 }
 
@@ -473,8 +502,9 @@ async fn push_auto_reconnects_after_a_restart_and_delivers_without_restarting_wa
 }
 
 /// Manual mode without `--json`: the admin is asked in words on stdout; "n" sends no key
-/// (no unlock reached the enclave: the state blob and the client's epoch are unchanged), "y"
-/// unlocks and the message is delivered.
+/// (asserted on the wire: no connection and no byte from the client after the prompt; and
+/// no unlock reached the enclave: the state blob and the client's epoch are unchanged), "y"
+/// unlocks on a new session and the message is delivered.
 #[tokio::test(flavor = "current_thread")]
 async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     let s = setup();
@@ -486,12 +516,8 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     let epoch_file = s.admin.state.join("channels").join(&s.ch).join("epoch");
     let epoch_before = std::fs::read_to_string(&epoch_file).unwrap();
 
-    let mut w = Watch::spawn(
-        &s.admin,
-        s.stack.ingress,
-        &[&s.ch, "--mode", "manual"],
-        false,
-    );
+    let front = Forwarder::start(s.stack.ingress);
+    let mut w = Watch::spawn(&s.admin, front.addr, &[&s.ch, "--mode", "manual"], false);
     let hello = w.until_text(WAIT, "watching");
     assert!(hello.contains("manual mode"), "{hello}");
     let prompt = w.until_text(WAIT, "unlock now?");
@@ -500,6 +526,10 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
         format!("1 messages waiting on {} — unlock now? [y/N]", s.ch)
     );
 
+    // On the wire so far: the events stream only (SK is never sent on it).
+    let (conns, sent) = front.seen();
+    assert_eq!(conns, 1);
+
     w.answer("n");
     w.until_text(WAIT, "not unlocked");
     // Give a wrongly sent key time to land before checking nothing changed.
@@ -507,6 +537,8 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     while let Some(line) = w.next_line(deadline) {
         assert!(!line.starts_with("unlocked"), "{line}");
     }
+    // Declined: no new connection and not one more byte from the client.
+    assert_eq!(front.seen(), (conns, sent));
     assert_eq!(state_version(&s.stack, &s.ch).await, before);
     assert_eq!(std::fs::read_to_string(&epoch_file).unwrap(), epoch_before);
     assert_eq!(queue_length(&s.admin, &s.ch), 1);
@@ -515,9 +547,14 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     writer.send_text(CHANNEL, "Hello?").await.unwrap();
     let prompt = w.until_text(WAIT, "unlock now?");
     assert!(prompt.starts_with("2 messages waiting"), "{prompt}");
+    assert_eq!(front.seen(), (conns, sent));
     w.answer("y");
     let unlocked = w.until_text(WAIT, "unlocked:");
     assert!(unlocked.starts_with("unlocked: 2 processed"), "{unlocked}");
+    // Approved: the key went out on one new attested session, opened after the "y".
+    let (conns_after, sent_after) = front.seen();
+    assert_eq!(conns_after, conns + 1);
+    assert!(sent_after > sent);
     assert!(state_version(&s.stack, &s.ch).await > before);
     assert_eq!(queue_length(&s.admin, &s.ch), 0);
     let got = receive_until(&mut admin_phone, WAIT, |m| {
