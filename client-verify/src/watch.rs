@@ -1,8 +1,8 @@
 //! `sealboost watch CHANNEL`: how this admin client gets asked to unlock (DESIGN §4.5,
 //! SPEC §3.7).
 //!
-//! - `--poll MINUTES`: check `status` now and then every MINUTES; a non-empty queue is
-//!   unlocked (asking first in `manual` mode).
+//! - `--poll MINUTES`: check `status` now and then every MINUTES; a non-empty queue (or a
+//!   `"resume": true` after an enclave restart) is unlocked (asking first in `manual` mode).
 //! - push (no `--poll`): hold the channel's events stream open, proving SK possession without
 //!   sending SK; on `{"waiting":N}` either unlock unattended (`auto`) or ask the admin
 //!   (`manual`: a prompt, or with `--json` a `{"notice":"approval_needed",…}` line answered by
@@ -270,17 +270,19 @@ impl Watcher<'_> {
         let mut client =
             AdminClient::connect(self.c.connect, &policy, KeyStore::open(state_dir(self.c)))
                 .await?;
-        let n = client.status(self.channel).await?["queue_length"]
+        let status = client.status(self.channel).await?;
+        let n = status["queue_length"]
             .as_u64()
             .ok_or(WatchFail::Protocol("status without queue_length"))?;
+        let resume = status["resume"] == true;
         drop(client);
         emit(
             self.c,
-            &json!({ "event": "polled", "waiting": n }),
+            &json!({ "event": "polled", "waiting": n, "resume": resume }),
             &format!("{n} messages waiting"),
         );
-        if n > 0 {
-            self.on_waiting(n, false).await?;
+        if n > 0 || resume {
+            self.on_waiting(n, resume).await?;
         }
         Ok(())
     }

@@ -347,13 +347,20 @@ pub async fn unlocked(
     }
 }
 
-/// `GET /v1/channels/{id}/status`: queue length only; no SK, no unlock.
+/// `GET /v1/channels/{id}/status`: queue length, and `"resume": true` if only an unlock
+/// restarts the channel's Signal receipt (SPEC §3.7); no SK, no unlock.
 pub async fn status(enclave: Arc<Enclave>, id: &str) -> Response<Body> {
     let Some(id) = parse_id(id) else {
         return error(StatusCode::NOT_FOUND, "not_found");
     };
     match enclave.channels.queue_length(&enclave.blobs, &id).await {
-        Ok(n) => json(StatusCode::OK, &json!({ "queue_length": n })),
+        Ok(n) => {
+            let mut v = json!({ "queue_length": n });
+            if crate::events::needs_resume(&enclave, &id).await {
+                v["resume"] = json!(true);
+            }
+            json(StatusCode::OK, &v)
+        }
         Err(e) => channel_error(&e),
     }
 }

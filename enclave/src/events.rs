@@ -204,7 +204,7 @@ pub async fn open(
 /// Whether the channel's new Signal messages wait at the service until an unlock: this
 /// enclave has run no live receiver for it since it started (it needs the account's
 /// credential, which only an unlock opens), and the channel has a Signal account.
-async fn needs_resume(enclave: &Enclave, id: &crate::vault::ChannelId) -> bool {
+pub(crate) async fn needs_resume(enclave: &Enclave, id: &crate::vault::ChannelId) -> bool {
     let Some(courier) = enclave.courier.as_ref() else {
         return false;
     };
