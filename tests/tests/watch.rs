@@ -501,6 +501,61 @@ async fn push_auto_reconnects_after_a_restart_and_delivers_without_restarting_wa
     assert!(hotline_reached(&got, "Third"), "{got:?}");
 }
 
+/// Poll mode across a host + enclave restart: the new enclave's `status` says an unlock must
+/// resume the channel's Signal receipt (`"resume": true`, nothing waiting yet), the auto
+/// client unlocks once, and a hotline message sent after the restart is delivered.
+#[tokio::test(flavor = "current_thread")]
+async fn poll_mode_resumes_receipt_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    std::fs::create_dir_all(tmp.path().join("stack")).unwrap();
+    let o = StackOpts {
+        signal: Some(sim.info.clone()),
+        dir: Some(tmp.path().join("stack")),
+        ..Default::default()
+    };
+    let mut stack = Stack::start_with(o.clone());
+    let admin = AdminCli::new(&stack);
+    let ch = admin.channel(ADMIN, CHANNEL);
+    let mut admin_phone = phone(&sim.info, ADMIN).await;
+    let mut writer = phone(&sim.info, WRITER).await;
+    let front = Forwarder::start(stack.ingress);
+
+    let mut w = Watch::spawn(
+        &admin,
+        front.addr,
+        &[&ch, "--mode", "auto", "--poll", "0.02"],
+        true,
+    );
+    let first = w.until(WAIT, |v| is_event(v, "polled"));
+    assert_eq!(first["waiting"], 0, "{first}");
+    assert_eq!(first["resume"], false, "{first}");
+
+    stack.kill_host();
+    stack = Stack::start_with(o);
+    front.retarget(stack.ingress);
+    let p = w.until(Duration::from_secs(40), |v| {
+        is_event(v, "polled") && v["resume"] == true
+    });
+    assert_eq!(p["waiting"], 0, "{p}");
+    let resumed = w.until(WAIT, |v| is_event(v, "unlocked"));
+    assert_eq!(resumed["mailbox"]["stats"]["processed"], 0, "{resumed}");
+
+    writer.send_text(CHANNEL, "Polled after").await.unwrap();
+    let got = receive_until(&mut admin_phone, WAIT, |m| {
+        hotline_reached(m, "Polled after")
+    })
+    .await;
+    assert!(hotline_reached(&got, "Polled after"), "{got:?}");
+    let unlocked = w.until(WAIT, |v| {
+        is_event(v, "unlocked") && v["mailbox"]["stats"]["processed"] == 1
+    });
+    assert_eq!(unlocked["mailbox"]["remaining"], 0, "{unlocked}");
+    // Receipt runs again: later polls do not ask to resume.
+    let later = w.until(WAIT, |v| is_event(v, "polled"));
+    assert_eq!(later["resume"], false, "{later}");
+}
+
 /// Manual mode without `--json`: the admin is asked in words on stdout; "n" sends no key
 /// (asserted on the wire: no connection and no byte from the client after the prompt; and
 /// no unlock reached the enclave: the state blob and the client's epoch are unchanged), "y"
