@@ -70,6 +70,9 @@ pub type Passphrase<'a> = &'a (dyn Fn() -> Option<Zeroizing<Vec<u8>>> + Sync);
 pub struct AdminClient {
     session: AttestedSession,
     store: KeyStore,
+    /// Where and under which policy to attest again if the session closes unused.
+    addr: SocketAddr,
+    policy: Policy,
 }
 
 fn code_of(body: &[u8]) -> String {
@@ -88,7 +91,12 @@ impl AdminClient {
         store: KeyStore,
     ) -> Result<Self, AdminError> {
         let session = AttestedSession::connect(addr, policy, UnixTime::now()).await?;
-        Ok(Self { session, store })
+        Ok(Self {
+            session,
+            store,
+            addr,
+            policy: policy.clone(),
+        })
     }
 
     pub fn session(&self) -> &AttestedSession {
@@ -99,7 +107,18 @@ impl AdminClient {
         // The serialized body holds SK in base64. It is handed to hyper, whose buffers are
         // not zeroized; the key also lives in the admin's key file, so this copy adds no
         // exposure beyond this process's memory.
-        let (status, resp) = self.session.send("POST", path, body.to_string()).await?;
+        let body = body.to_string();
+        let (status, resp) = match self.session.send("POST", path, body.clone()).await {
+            // The enclave closed the connection while it sat idle (its header timeout) and
+            // the request was never written: attest a new session and send it there. Safe
+            // for every route: the enclave saw nothing.
+            Err(SessionError::Closed) => {
+                self.session =
+                    AttestedSession::connect(self.addr, &self.policy, UnixTime::now()).await?;
+                self.session.send("POST", path, body).await?
+            }
+            r => r?,
+        };
         if status / 100 == 2 {
             return serde_json::from_slice(&resp).map_err(|_| AdminError::Malformed("not JSON"));
         }

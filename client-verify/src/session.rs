@@ -37,6 +37,11 @@ pub enum SessionError {
     ServerCertificate,
     #[error("HTTP: {0}")]
     Http(String),
+    /// The connection had closed (e.g. the enclave ended an idle keep-alive connection)
+    /// before this request was written: nothing was sent, so it may be sent again on a new
+    /// attested session.
+    #[error("the session closed before the request was sent")]
+    Closed,
     #[error("enclave answered {status} ({code})")]
     Status { status: u16, code: String },
     #[error("malformed attestation answer: {0}")]
@@ -274,10 +279,15 @@ async fn request(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| SessionError::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| SessionError::Http(e.to_string()))?;
+    if sender.is_closed() {
+        return Err(SessionError::Closed);
+    }
+    let resp = match sender.try_send_request(req).await {
+        Ok(r) => r,
+        // hyper hands the request back only if none of it reached the connection.
+        Err(e) if e.message().is_some() => return Err(SessionError::Closed),
+        Err(e) => return Err(SessionError::Http(e.into_error().to_string())),
+    };
     let status = resp.status().as_u16();
     let body = Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
         .collect()

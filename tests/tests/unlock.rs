@@ -410,3 +410,21 @@ async fn concurrent_admin_writes_all_land() {
     );
     assert_eq!(v["epoch"], json!(17));
 }
+
+/// The enclave closes a keep-alive connection left idle past its header timeout; a client
+/// that comes back later attests a new session and sends there (the request never reached
+/// the closed one), instead of failing with "operation was canceled".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idle_past_the_enclaves_timeout_is_replaced_before_sending() {
+    let stack = Stack::start();
+    let keys = tempfile::tempdir().unwrap();
+    let mut c = admin(&stack, keys.path()).await;
+    let (ch, _) = c.create_channel(ADMIN, None).await.unwrap();
+    tokio::time::sleep(enclave::server::HEADER_TIMEOUT + std::time::Duration::from_secs(1)).await;
+    let v = c
+        .change_members(&ch, subscribers(&SUBS), vec![], &no_pass)
+        .await
+        .unwrap();
+    assert_eq!(v["subscribers"], 3, "{v}");
+    assert_eq!(v["epoch"], 2, "{v}");
+}
