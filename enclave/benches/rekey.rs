@@ -16,8 +16,8 @@
 //!      against the state's table, open);
 //!    - queue read: the waiting inbound items (`REKEY_WAITING`, default 10, 1 KiB each)
 //!      `QueueRange` + `open_inbound` with the old DK;
-//!    - vault: `lifecycle::rekey`, then the second `seal_state` once the new chunk table and
-//!      queue cursor are in the state;
+//!    - vault: `lifecycle::rekey_to` (to the new SK the requester's client sent), then the
+//!      second `seal_state` once the new chunk table and queue cursor are in the state;
 //!    - account chunks store: `chunks::store` under the new DK (seal every 8 MiB chunk, `Put`
 //!      each as a new generation) and the new table into the state;
 //!    - queue re-seal: `seal_inbound` to the new EK + `QueueAppend` per waiting item;
@@ -61,7 +61,7 @@ use enclave::blob_client::BlobClient;
 use enclave::courier::chunks::{self, ChunkTable};
 use enclave::courier::slot::SignalSlot;
 use enclave::vault::lifecycle::{
-    rekey, rotate, OtpSet, SkVerifier, StaleTable, DEFAULT_OTP_TTL_SECS,
+    rekey, rekey_to, rotate, OtpSet, SkVerifier, StaleTable, DEFAULT_OTP_TTL_SECS,
 };
 use enclave::vault::model::{ChannelState, Language, Phone};
 use enclave::vault::{
@@ -480,6 +480,8 @@ struct Round {
     host: [HostTimes; PHASES],
     peak_heap: usize,
     chunks: usize,
+    /// Waiting queue items opened and re-sealed.
+    carried: usize,
 }
 
 impl Round {
@@ -537,6 +539,8 @@ async fn full_rekey(
     removed: &Phone,
     rng: &mut StdRng,
 ) -> (Current, Round) {
+    // The requester's client generates and saves the new SK before asking (SPEC §3.6).
+    let client_sk = Sk::generate(rng);
     let id = cur.id;
     let (state_version, blob) = get(blobs, names::state(&id)).await.expect("state");
     let (epoch, mut state) = open_state(&cur.dk, &id, cur.dk.key_epoch(), &blob, 0).expect("opens");
@@ -595,14 +599,16 @@ async fn full_rekey(
             waiting.push(open_inbound(&cur.dk, &id, &item).expect("item opens"));
         }
     }
+    ph.round.carried = waiting.len();
     ph.end(P::QueueRead);
 
     let new_epoch = epoch + 1;
-    let rk = rekey(
+    let rk = rekey_to(
         &id,
         &mut state,
         &cur.dk,
         &cur.sk,
+        Some(client_sk),
         Some(removed),
         Some(&cur.requester),
         new_epoch,
@@ -769,6 +775,7 @@ fn full() {
         let removed = phone(60 * (r as u64 + 1));
         let (next, round) = rt.block_on(full_rekey(&blobs, &mut host, cur, &removed, &mut rng));
         cur = next;
+        assert_eq!(round.carried, waiting, "every waiting item carried over");
         results.push(round);
     }
     let hwm = proc_status_kib("self", "VmHWM:");
