@@ -8,7 +8,7 @@
 //!   saved by the client, and with the answer lost;
 //! - between the invitation's commit and its Signal send (the OTP never left);
 //! - between a removal's re-key commit and its answer (the requester's new SK never came,
-//!   the other admins' passphrases never left).
+//!   the other admins' passphrases never left), enacted at once or by the deciding vote.
 //!
 //! A proposal left open across a restart (threshold 2, the second approval enacting exactly
 //! once) is `lifecycle.rs`'s `threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restart`.
@@ -398,4 +398,69 @@ async fn a_restart_between_a_rekeys_commit_and_its_answer_leaves_the_requester_t
     assert_eq!(v["sk_generation"], 2, "{v}");
     let members = a.ok(&["channel", "members", &ch, "--json"]);
     assert!(!members.contains(B), "{members}");
+}
+
+/// The same interruption when a vote enacts the removal (threshold 2): the approving admin's
+/// client saved the new SK before voting, so after the restart it holds the new key; the
+/// proposer (whose key the re-key revoked and whose passphrase never left) gets in with
+/// `admin resend`, and the proposal is gone (enacted exactly once).
+#[tokio::test(flavor = "current_thread")]
+async fn a_restart_while_a_vote_enacted_rekey_sends_leaves_the_approver_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let o = opts(&sim, &tmp.path().join("stack"));
+    let mut stack = Stack::start_with(o.clone());
+    let mut a = AdminCli::new(&stack);
+    let mut b = AdminCli::new(&stack);
+    let mut c = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let id = channel_id(&ch);
+    let mut a_phone = phone(&sim.info, A).await;
+    let mut b_phone = phone(&sim.info, B).await;
+    let mut c_phone = phone(&sim.info, C).await;
+    for (cli, number, p) in [(&b, B, &mut b_phone), (&c, C, &mut c_phone)] {
+        a.ok(&["admin", "add", &ch, number]);
+        let otp = wait_otp(p).await;
+        cli.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", number]);
+    }
+    a.ok(&["admin", "threshold", &ch, "2"]);
+    let rm = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
+    assert_eq!(rm["outcome"], "pending", "{rm}");
+    let rm_id = rm["proposal"].as_u64().unwrap().to_string();
+    // The proposer's client kept no successor for a pending proposal.
+    assert!(!a
+        .state_dir()
+        .join("channels")
+        .join(&ch)
+        .join("sk.next")
+        .exists());
+
+    signal_sim(&sim, "STOP");
+    let mut vote = spawn_cli(&c, &stack, &["proposals", "approve", &ch, &rm_id]);
+    wait_store("the vote's re-key commit", || async {
+        let (_, record) = get_blob(&stack, names::key_record(&id)).await.unwrap();
+        KeyRecord::decode(&record).unwrap().key_epoch() == 2
+            && get_blob(&stack, names::rekey_undo(&id)).await.is_none()
+    })
+    .await;
+    stack.kill_host();
+    let _ = vote.kill();
+    let _ = vote.wait();
+    signal_sim(&sim, "CONT");
+    restart(&mut stack, &o, &mut [&mut a, &mut b, &mut c]);
+
+    let v = json(&c.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["sk_generation"], 2, "{v}");
+    assert_eq!(v["proposals"].as_array().unwrap().len(), 0, "{v}");
+    let e = fails(&a, &["proposals", "list", &ch]);
+    assert!(e.contains("key_revoked"), "{e}");
+    let v = json(&c.ok(&["admin", "resend", &ch, A, "--json"]));
+    assert_eq!(v["stats"]["delivered"], 1, "{v}");
+    let otp = wait_otp(&mut a_phone).await;
+    a.ok(&["admin", "accept", &ch, "--otp", &otp]);
+    assert_eq!(key_file(&a, &ch), key_file(&c, &ch));
+    let e = fails(&a, &["proposals", "approve", &ch, &rm_id]);
+    assert!(e.contains("unknown_proposal"), "{e}");
+    let e = fails(&b, &["proposals", "list", &ch]);
+    assert!(e.contains("key_revoked"), "{e}");
 }
