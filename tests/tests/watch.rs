@@ -410,8 +410,10 @@ impl Forwarder {
 
 /// Issue 6: a push + auto client keeps working across a restart of the host and the enclave
 /// under it: it sees the stream end, retries (`{"event":"retrying"}` / `disconnected`
-/// lines), re-attests and re-proves SK on the new enclave, and a hotline message sent after
-/// the restart reaches the admin's phone with the same `watch` process still running.
+/// lines), re-attests and re-proves SK on the new enclave, unlocks once to resume the
+/// channel's Signal receipt, and a hotline message sent after the restart reaches the
+/// admin's phone with the same `watch` process still running. Then a manual client across
+/// an enclave-only crash.
 #[tokio::test(flavor = "current_thread")]
 async fn push_auto_reconnects_after_a_restart_and_delivers_without_restarting_watch() {
     let tmp = tempfile::tempdir().unwrap();
@@ -450,7 +452,7 @@ async fn push_auto_reconnects_after_a_restart_and_delivers_without_restarting_wa
         is_event(v, "disconnected") || is_event(v, "retrying")
     });
     assert!(down.get("error").is_none(), "{down}");
-    stack = Stack::start_with(o.clone());
+    stack = Stack::start_with(o);
     front.retarget(stack.ingress);
     admin.retarget(&stack);
     let c = w.until(Duration::from_secs(40), |v| is_event(v, "connected"));
@@ -480,13 +482,17 @@ async fn push_auto_reconnects_after_a_restart_and_delivers_without_restarting_wa
     );
     assert_eq!(queue_length(&admin, &ch), 0);
 
-    // Manual mode is asked the same way, with the reason: nothing unlocks before "y".
+    // The enclave alone crashes (the host relaunches it) under a manual client: it
+    // reconnects and is asked the same way, with the reason; nothing unlocks before "y".
     drop(w);
-    stack.kill_host();
-    stack = Stack::start_with(o);
-    admin.retarget(&stack);
     let mut m = Watch::start(&admin, &stack, &[&ch, "--mode", "manual"]);
-    let notice = m.until(WAIT, |v| v["notice"] == "approval_needed");
+    m.until(WAIT, |v| is_event(v, "connected"));
+    for pid in stack.enclave_pids() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let notice = m.until(Duration::from_secs(40), |v| {
+        v["notice"] == "approval_needed"
+    });
     assert_eq!(notice["resume"], true, "{notice}");
     assert_eq!(notice["waiting"], 0, "{notice}");
     m.answer("y");
