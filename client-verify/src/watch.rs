@@ -1,8 +1,12 @@
 //! `sealboost watch CHANNEL`: how this admin client gets asked to unlock (DESIGN §4.5,
 //! SPEC §3.7).
 //!
-//! - `--poll MINUTES`: check `status` now and then every MINUTES; a non-empty queue (or a
-//!   `"resume": true` after an enclave restart) is unlocked (asking first in `manual` mode).
+//! - `--poll MINUTES`: now, every MINUTES, and whenever the admin types a line ("check
+//!   now"), open the events stream, prove SK, read the enclave's acknowledgement (queue
+//!   length, `"resume": true` after an enclave restart, open proposals) and hang up; a
+//!   non-empty queue (or a resume) is unlocked (asking first in `manual` mode).
+//! - Both: open proposals are announced when they change (`{"event":"proposals"}`), so an
+//!   admin learns a vote is wanted at the next poll or push.
 //! - push (no `--poll`): hold the channel's events stream open, proving SK possession without
 //!   sending SK; on `{"waiting":N}` either unlock unattended (`auto`) or ask the admin
 //!   (`manual`: a prompt, or with `--json` a `{"notice":"approval_needed",…}` line answered by
@@ -187,8 +191,8 @@ fn emit(c: &Connection, v: &Value, human: &str) {
     }
 }
 
-/// Lines typed by the admin (read on a plain thread; `None` once stdin closes).
-struct Answers(mpsc::Receiver<String>);
+/// Lines typed by the admin (read on a plain thread); `None` once stdin has closed.
+struct Answers(Option<mpsc::Receiver<String>>);
 
 impl Answers {
     fn start() -> Self {
@@ -202,7 +206,16 @@ impl Answers {
                 line.clear();
             }
         });
-        Self(rx)
+        Self(Some(rx))
+    }
+
+    /// The next line; `None` once stdin has closed (and from then on, at once).
+    async fn next(&mut self) -> Option<String> {
+        let line = self.0.as_mut()?.recv().await;
+        if line.is_none() {
+            self.0 = None;
+        }
+        line
     }
 }
 
@@ -211,7 +224,17 @@ struct Watcher<'a> {
     channel: &'a str,
     mode: Mode,
     answers: Option<Answers>,
+    /// Open proposal ids last announced (so each change is said once).
+    proposals: Vec<u32>,
 }
+
+/// The events stream after the SK proof was accepted: its reader, its writer (kept open:
+/// the stream ends when the client's side closes) and the enclave's acknowledgement.
+type Stream = (
+    tokio::io::BufReader<tokio::io::ReadHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>,
+    tokio::io::WriteHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    Value,
+);
 
 impl Watcher<'_> {
     async fn connect(&self) -> Result<AttestedSession, WatchFail> {
@@ -233,8 +256,7 @@ impl Watcher<'_> {
             emit(self.c, &notice, &format!("{text} — unlock now? [y/N]"));
             let answers = self.answers.get_or_insert_with(Answers::start);
             let yes = answers
-                .0
-                .recv()
+                .next()
                 .await
                 .is_some_and(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes"));
             if !yes {
@@ -264,31 +286,77 @@ impl Watcher<'_> {
         Ok(())
     }
 
-    /// One poll: `status`, then an unlock if anything waits.
+    /// Says which proposals wait for a vote, when that changed (SPEC §3.7 `proposals`).
+    fn on_proposals(&mut self, v: &Value) {
+        let Some(list) = v.as_array() else { return };
+        let ids: Vec<u32> = list
+            .iter()
+            .filter_map(|i| i.as_u64().and_then(|i| u32::try_from(i).ok()))
+            .collect();
+        if ids == self.proposals {
+            return;
+        }
+        let text = if ids.is_empty() {
+            "no proposals wait for a vote any more".to_owned()
+        } else {
+            let list: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+            format!(
+                "{} proposal(s) wait for a vote ({}): sealboost proposals list {}",
+                ids.len(),
+                list.join(", "),
+                self.channel
+            )
+        };
+        emit(
+            self.c,
+            &json!({ "event": "proposals", "open": ids }),
+            &text,
+        );
+        self.proposals = ids;
+    }
+
+    /// One poll: open the events stream, prove SK, read the enclave's acknowledgement (what
+    /// waits, whether receipt must resume, which proposals are open) and hang up; then an
+    /// unlock if anything waits.
     async fn poll_once(&mut self) -> Result<(), WatchFail> {
-        let policy = load_policy(self.c).map_err(|_| WatchFail::Protocol("policy"))?;
-        let mut client =
-            AdminClient::connect(self.c.connect, &policy, KeyStore::open(state_dir(self.c)))
-                .await?;
-        let status = client.status(self.channel).await?;
-        let n = status["queue_length"]
+        let (rd, wr, ok) = self.handshake().await?;
+        drop((rd, wr));
+        let n = ok["waiting"]
             .as_u64()
-            .ok_or(WatchFail::Protocol("status without queue_length"))?;
-        let resume = status["resume"] == true;
-        drop(client);
+            .ok_or(WatchFail::Protocol("acknowledgement without waiting"))?;
+        let resume = ok["resume"] == true;
         emit(
             self.c,
             &json!({ "event": "polled", "waiting": n, "resume": resume }),
             &format!("{n} messages waiting"),
         );
+        self.on_proposals(&ok["proposals"]);
         if n > 0 || resume {
             self.on_waiting(n, resume).await?;
         }
         Ok(())
     }
 
-    /// One events-stream connection, until it ends. `Ok` = ended normally (reconnect).
-    async fn push_once(&mut self, connected: &mut bool) -> Result<(), WatchFail> {
+    /// Sleeps until the next poll, or until the admin asks to check now: any line typed
+    /// (`check`, or just Enter) while it sleeps. Without a stdin the poll just waits.
+    async fn wait_or_check_now(&mut self, every: Duration) {
+        let sleep = tokio::time::sleep(every);
+        tokio::pin!(sleep);
+        let answers = self.answers.get_or_insert_with(Answers::start);
+        if answers.0.is_none() {
+            return sleep.await;
+        }
+        tokio::select! {
+            () = &mut sleep => {}
+            line = answers.next() => match line {
+                Some(_) => emit(self.c, &json!({ "event": "check_now" }), "checking now"),
+                None => sleep.await,
+            },
+        }
+    }
+
+    /// Connects, attests, opens the events stream and proves SK possession (SPEC §3.7).
+    async fn handshake(&self) -> Result<Stream, WatchFail> {
         let session = self.connect().await?;
         let binding = session.tls_binding().to_vec();
         let id: [u8; 16] = hex::decode(self.channel)
@@ -327,6 +395,12 @@ impl Watcher<'_> {
         if answer["ok"] != true {
             return Err(WatchFail::Protocol("unexpected answer to proof"));
         }
+        Ok((rd, wr, answer))
+    }
+
+    /// One events-stream connection, until it ends. `Ok` = ended normally (reconnect).
+    async fn push_once(&mut self, connected: &mut bool) -> Result<(), WatchFail> {
+        let (mut rd, _wr, _ok) = self.handshake().await?;
         *connected = true;
         emit(
             self.c,
@@ -343,6 +417,9 @@ impl Watcher<'_> {
                 if n > 0 || resume {
                     self.on_waiting(n, resume).await?;
                 }
+            }
+            if ev.get("proposals").is_some() {
+                self.on_proposals(&ev["proposals"]);
             }
         }
         Ok(())
@@ -442,6 +519,7 @@ async fn go(a: &WatchArgs) -> ExitCode {
         channel: &a.channel,
         mode: a.mode.unwrap_or_else(|| stored_mode(c, &a.channel)),
         answers: None,
+        proposals: Vec::new(),
     };
     if let Some(minutes) = a.poll {
         if !(minutes.is_finite() && minutes > 0.0) {
@@ -455,7 +533,7 @@ async fn go(a: &WatchArgs) -> ExitCode {
                     return code;
                 }
             }
-            tokio::time::sleep(every).await;
+            w.wait_or_check_now(every).await;
         }
     }
     let mut backoff = INITIAL_BACKOFF;

@@ -262,6 +262,7 @@ impl Channels {
         let before = state.expiring_count();
         state.expire(now_secs);
         let expired = state.expiring_count() != before;
+        crate::events::note_proposals(id, &state);
         Ok((
             Opened {
                 id: *id,
@@ -292,7 +293,6 @@ impl Channels {
             &state,
             &mut OsRng,
         )?;
-        drop(state);
         match blobs
             .call(&BlobRequest::Put {
                 name: names::state(&opened.id),
@@ -301,7 +301,10 @@ impl Channels {
             })
             .await?
         {
-            BlobResponse::Written { .. } => Ok(next),
+            BlobResponse::Written { .. } => {
+                crate::events::note_proposals(&opened.id, &state);
+                Ok(next)
+            }
             BlobResponse::Conflict { .. } => Err(ChannelError::Conflict),
             other => Err(unexpected("put state", &other)),
         }

@@ -70,6 +70,9 @@ impl SessionBinding {
 
 struct Hub {
     channels: Mutex<HashMap<crate::vault::ChannelId, watch::Sender<u64>>>,
+    /// Open proposal ids per channel, as this enclave last saw them in an unlocked state
+    /// (`note_proposals`). Kept while a channel has open proposals or a connected stream.
+    proposals: Mutex<HashMap<crate::vault::ChannelId, watch::Sender<Vec<u32>>>>,
     open: std::sync::atomic::AtomicUsize,
 }
 
@@ -80,6 +83,7 @@ fn hub() -> &'static Hub {
     static HUB: OnceLock<Hub> = OnceLock::new();
     HUB.get_or_init(|| Hub {
         channels: Mutex::new(HashMap::new()),
+        proposals: Mutex::new(HashMap::new()),
         open: std::sync::atomic::AtomicUsize::new(0),
     })
 }
@@ -89,6 +93,32 @@ pub fn queue_grew(id: &crate::vault::ChannelId) {
     let map = hub().channels.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(tx) = map.get(id) {
         tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Records the open proposals of an unlocked (or just committed) state, so that connected
+/// admin clients are told when a vote is wanted and late ones at connect (SPEC §3.7). Only
+/// ids travel: what a proposal is about stays in the sealed state (`proposals/list`).
+pub fn note_proposals(id: &crate::vault::ChannelId, state: &crate::vault::model::ChannelState) {
+    let ids: Vec<u32> = state.proposals().iter().map(|p| p.id()).collect();
+    let mut map = hub().proposals.lock().unwrap_or_else(|p| p.into_inner());
+    match map.get(id) {
+        Some(tx) => {
+            tx.send_if_modified(|v| {
+                let changed = *v != ids;
+                if changed {
+                    v.clone_from(&ids);
+                }
+                changed
+            });
+            if ids.is_empty() && tx.receiver_count() == 0 {
+                map.remove(id);
+            }
+        }
+        None if !ids.is_empty() => {
+            map.insert(*id, watch::channel(ids).0);
+        }
+        None => {}
     }
 }
 
@@ -102,6 +132,7 @@ pub fn connected(id: &crate::vault::ChannelId) -> usize {
 struct Subscription {
     id: crate::vault::ChannelId,
     rx: Option<watch::Receiver<u64>>,
+    proposals: Option<watch::Receiver<Vec<u32>>>,
 }
 
 impl Subscription {
@@ -116,19 +147,39 @@ impl Subscription {
             return None;
         }
         let rx = tx.subscribe();
+        let proposals = h
+            .proposals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_insert_with(|| watch::channel(Vec::new()).0)
+            .subscribe();
         h.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(Self { id, rx: Some(rx) })
+        Some(Self {
+            id,
+            rx: Some(rx),
+            proposals: Some(proposals),
+        })
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         drop(self.rx.take());
+        drop(self.proposals.take());
         let h = hub();
         let mut map = h.channels.lock().unwrap_or_else(|p| p.into_inner());
         h.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if map.get(&self.id).is_some_and(|tx| tx.receiver_count() == 0) {
             map.remove(&self.id);
+        }
+        drop(map);
+        let mut props = h.proposals.lock().unwrap_or_else(|p| p.into_inner());
+        if props
+            .get(&self.id)
+            .is_some_and(|tx| tx.receiver_count() == 0 && tx.borrow().is_empty())
+        {
+            props.remove(&self.id);
         }
     }
 }
@@ -281,34 +332,60 @@ async fn serve<S>(
         let _ = wr.shutdown().await;
         return;
     }
-    if !send(&mut wr, &serde_json::json!({ "ok": true })).await {
+    let (Some(mut rx), Some(mut props)) = (sub.rx.clone(), sub.proposals.clone()) else {
+        return;
+    };
+    let id = sub.id;
+    let mut resume = needs_resume(&enclave, &id).await;
+    // The acknowledgement carries the channel's situation, so a polling client can read it
+    // and hang up (SPEC §3.7).
+    let waiting = match enclave.channels.queue_length(&enclave.blobs, &id).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "events: queue length unavailable");
+            None
+        }
+    };
+    let open: Vec<u32> = props.borrow_and_update().clone();
+    let ok = serde_json::json!({ "ok": true, "waiting": waiting, "resume": resume,
+                                 "proposals": open });
+    if !send(&mut wr, &ok).await {
         return;
     }
     tracing::info!("events stream: client connected");
-    let Some(mut rx) = sub.rx.clone() else { return };
     let mut shutdown = enclave.shutdown_rx();
-    let id = sub.id;
-    let mut resume = needs_resume(&enclave, &id).await;
     // Messages queued while nobody was connected: say so at once (and that an unlock must
     // resume receipt, if it must). Afterwards, after every append the live receiver reports
-    // (the count is read again: appends coalesce).
+    // (the count is read again: appends coalesce). Open proposals likewise: at connect if
+    // any, then whenever an unlock changes them.
+    let mut queue_news = true;
+    let mut proposal_news = !open.is_empty();
     loop {
-        match enclave.channels.queue_length(&enclave.blobs, &id).await {
-            Ok(n) if n > 0 || resume => {
-                let mut line = serde_json::json!({ "waiting": n });
-                if std::mem::take(&mut resume) {
-                    line["resume"] = true.into();
+        if std::mem::take(&mut queue_news) {
+            match enclave.channels.queue_length(&enclave.blobs, &id).await {
+                Ok(n) if n > 0 || resume => {
+                    let mut line = serde_json::json!({ "waiting": n });
+                    if std::mem::take(&mut resume) {
+                        line["resume"] = true.into();
+                    }
+                    if !send(&mut wr, &line).await {
+                        break;
+                    }
                 }
-                if !send(&mut wr, &line).await {
-                    break;
-                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "events: queue length unavailable"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "events: queue length unavailable"),
+        }
+        if std::mem::take(&mut proposal_news) {
+            let ids = props.borrow_and_update().clone();
+            if !send(&mut wr, &serde_json::json!({ "proposals": ids })).await {
+                break;
+            }
         }
         let mut sink = [0u8; 64];
         tokio::select! {
-            r = rx.changed() => if r.is_err() { break },
+            r = rx.changed() => if r.is_err() { break } else { queue_news = true },
+            r = props.changed() => if r.is_err() { break } else { proposal_news = true },
             _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => break,
             // The client sends nothing after its proof; EOF or any error ends the stream.
             r = rd.read(&mut sink) => if !matches!(r, Ok(n) if n > 0) { break },
@@ -317,8 +394,9 @@ async fn serve<S>(
             }
         }
     }
-    drop(rx);
+    drop((rx, props));
     sub.rx = None;
+    sub.proposals = None;
     drop(sub);
     tracing::info!("events stream: client gone");
 }

@@ -717,3 +717,63 @@ fn the_client_proof_is_what_the_enclave_verifies() {
         None
     );
 }
+
+/// Issue 6: "each admin client is notified on its next poll or push" of a proposal that
+/// wants its vote — a push client at connect and when it changes, a poll client at its next
+/// poll, including one the admin asks for by typing a line ("check now").
+#[tokio::test(flavor = "current_thread")]
+async fn proposals_reach_push_clients_at_once_and_poll_clients_at_check_now() {
+    const SECOND: &str = "+15550001002";
+    const THIRD: &str = "+15550001003";
+    let s = setup();
+    let second = AdminCli::new(&s.stack);
+    let mut second_phone = phone(&s.sim.info, SECOND).await;
+    sealboost_tests::signal::add_admin(&s.admin, &s.ch, SECOND, &mut second_phone, &second).await;
+    s.admin.ok(&["admin", "threshold", &s.ch, "2"]);
+
+    // A poll client (hourly) and a push client, both SECOND's, connected before anything
+    // is proposed: nothing to vote on yet.
+    let mut poll = Watch::start(
+        &second,
+        &s.stack,
+        &[&s.ch, "--poll", "60", "--mode", "auto"],
+    );
+    poll.until(WAIT, |v| is_event(v, "polled"));
+    let mut push = Watch::start(&second, &s.stack, &[&s.ch, "--mode", "auto"]);
+    push.until(WAIT, |v| is_event(v, "connected"));
+    let early: Vec<Value> = push
+        .quiet_for(Duration::from_millis(500))
+        .into_iter()
+        .chain(poll.quiet_for(Duration::from_millis(10)))
+        .collect();
+    assert!(!early.iter().any(|v| is_event(v, "proposals")), "{early:?}");
+
+    // ADMIN 1 proposes adding THIRD: the push client hears of it at once.
+    let out = s.admin.ok(&["admin", "add", &s.ch, THIRD, "--json"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "pending", "{v}");
+    let pid = v["proposal"].as_u64().unwrap();
+    let note = push.until(WAIT, |v| is_event(v, "proposals"));
+    assert_eq!(note["open"], serde_json::json!([pid]), "{note}");
+
+    // The hourly poll client learns it when the admin asks to check now.
+    poll.answer("");
+    poll.until(WAIT, |v| is_event(v, "check_now"));
+    let note = poll.until(WAIT, |v| is_event(v, "proposals"));
+    assert_eq!(note["open"], serde_json::json!([pid]), "{note}");
+
+    // A client that connects later is told at connect.
+    let mut late = Watch::start(&second, &s.stack, &[&s.ch, "--mode", "manual"]);
+    let note = late.until(WAIT, |v| is_event(v, "proposals"));
+    assert_eq!(note["open"], serde_json::json!([pid]), "{note}");
+
+    // SECOND approves: the proposal is enacted and leaves the list, which the push
+    // clients are told.
+    let out = second.ok(&["proposals", "approve", &s.ch, &pid.to_string(), "--json"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    for w in [&mut push, &mut late] {
+        let note = w.until(WAIT, |v| is_event(v, "proposals"));
+        assert_eq!(note["open"], serde_json::json!([]), "{note}");
+    }
+}
