@@ -223,8 +223,8 @@ async fn an_invitation_sent_before_a_restart_is_redeemed_after_it_once() {
 /// A restart between `admin/redeem` and `admin/accept`. The redeem marked the OTP used, so
 /// it is not answered twice (`otp_used`); a client that saved the answered SK (the CLI saves
 /// it before anything else) finishes by running `admin accept` again. A client that lost the
-/// answer gets `otp_used` and no key; the documented way forward (VAULT.md §16: "a lost
-/// acknowledgement leaves a used record that expires; an admin re-invites") works.
+/// answer gets `otp_used` and no key; the documented way forward (SPEC §3.6: an admin sends
+/// a fresh passphrase with `admin resend`) works.
 #[tokio::test(flavor = "current_thread")]
 async fn a_restart_between_redeem_and_accept_leaves_the_invitee_a_way_to_finish() {
     let tmp = tempfile::tempdir().unwrap();
@@ -268,10 +268,11 @@ async fn a_restart_between_redeem_and_accept_leaves_the_invitee_a_way_to_finish(
     let e = fails(&c, &["admin", "accept", &ch, "--otp", &otp_c, "--as", C]);
     assert!(e.contains("otp_used"), "{e}");
     assert!(!has_key(&c, &ch));
-    // A re-invites C (the pending entry's passphrase is replaced); the new one works and the
-    // old one is gone.
-    let v = json(&a.ok(&["admin", "add", &ch, C, "--json"]));
-    assert_eq!(v["outcome"], "enacted", "{v}");
+    // A sends C a fresh passphrase (no vote: the pending entry's passphrase is replaced);
+    // the new one works and the old one is gone.
+    let v = json(&a.ok(&["admin", "resend", &ch, C, "--json"]));
+    assert_eq!(v["pending"], true, "{v}");
+    assert_eq!(v["stats"]["delivered"], 1, "{v}");
     let otp_c2 = wait_otp(&mut c_phone).await;
     assert_ne!(otp_c2, otp_c);
     let v = json(&c.ok(&[
