@@ -27,8 +27,8 @@ use crate::courier::CourierError;
 use crate::failure::{respond, Failure};
 use crate::relay::Effect;
 use crate::vault::lifecycle::{
-    self, invite_admin, Otp, OtpSet, Outcome, ProposalKind, StaleTable, DEFAULT_OTP_TTL_SECS,
-    DEFAULT_PROPOSAL_TTL_SECS,
+    self, invite_admin, DiscardReason, Otp, OtpSet, Outcome, ProposalKind, StaleTable,
+    DEFAULT_OTP_TTL_SECS, DEFAULT_PROPOSAL_TTL_SECS,
 };
 use crate::vault::limiter::UnlockLimiter;
 use crate::vault::model::{ChannelState, Phone};
@@ -340,7 +340,7 @@ async fn propose(
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_PROPOSAL_TTL_SECS);
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
     check_admin(&state, &admin)?;
-    state.expire_proposals(now);
+    let (_, swept) = sweep(&mut state, &admin, now);
     let kind = match body.kind.as_deref() {
         Some("rotate") => ProposalKind::Rotate,
         Some("add_admin") => {
@@ -358,7 +358,7 @@ async fn propose(
     };
     let what = describe(&kind);
     let (pid, outcome) = state.propose(&admin, kind, now, ttl)?;
-    let mut notify = Vec::new();
+    let mut notify = swept;
     if let Outcome::Pending { approvals, needed } = &outcome {
         let me = state
             .member(&admin)
@@ -402,12 +402,9 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let outcome = state.vote(pid, &admin, approve, now)?;
     let mut notify = Vec::new();
     if let Outcome::Discarded(reason) = &outcome {
-        let text = format!(
-            "Proposal #{pid} was discarded ({}).",
-            format!("{reason:?}").to_lowercase()
-        );
-        notify.push((other_admins(&state, &admin), Zeroizing::new(text)));
+        notify.push((other_admins(&state, &admin), discarded_notice(pid, *reason)));
     }
+    notify.extend(sweep(&mut state, &admin, now).1);
     finish(
         enclave,
         id,
@@ -434,7 +431,7 @@ async fn list(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
     check_admin(&state, &admin)?;
-    let expired = state.expire_proposals(now);
+    let (changed, notices) = sweep(&mut state, &admin, now);
     let proposals: Vec<Value> = state
         .proposals()
         .iter()
@@ -451,13 +448,14 @@ async fn list(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let me = state.member(&admin).and_then(|m| m.admin_index());
     let threshold = state.approval_threshold();
     let generation = state.sk_generation();
-    let epoch = if expired.is_empty() {
-        opened.epoch
-    } else {
-        enclave
+    let epoch = if changed {
+        let epoch = enclave
             .channels
             .commit(&enclave.blobs, opened, state)
-            .await?
+            .await?;
+        notify(enclave, id, &sk, epoch, notices).await.0
+    } else {
+        opened.epoch
     };
     Ok(json!({
         "epoch": epoch,
@@ -507,7 +505,34 @@ struct Decided {
     otp_ttl: u64,
     now: u64,
     /// Notices for the other admins if the proposal stays open or is discarded.
-    notify: Vec<(Vec<Phone>, Zeroizing<String>)>,
+    notify: Notices,
+}
+
+/// Texts for the admins over Signal: who gets each.
+type Notices = Vec<(Vec<Phone>, Zeroizing<String>)>;
+
+/// Sweeps the proposals that can no longer be enacted (VAULT.md §14) and words a notice for
+/// the other admins about each.
+fn sweep(state: &mut ChannelState, admin: &Phone, now: u64) -> (bool, Notices) {
+    let gone = state.sweep_proposals(now);
+    let to = other_admins(state, admin);
+    let notices = gone
+        .iter()
+        .map(|(pid, reason)| {
+            let to = to.iter().map(Phone::duplicate).collect();
+            (to, discarded_notice(*pid, *reason))
+        })
+        .collect();
+    (!gone.is_empty(), notices)
+}
+
+fn discarded_notice(pid: u32, reason: DiscardReason) -> Zeroizing<String> {
+    let why = match reason {
+        DiscardReason::Rejected => "it can no longer reach its approvals",
+        DiscardReason::Expired => "it expired",
+        DiscardReason::Obsolete => "what it would change has changed already",
+    };
+    Zeroizing::new(format!("Proposal #{pid} was discarded: {why}."))
 }
 
 /// Every eligible admin except `except`.
@@ -562,6 +587,7 @@ async fn finish(
             let new_sk = d.new_sk.unwrap_or_else(|| Sk::generate(&mut OsRng));
             let (epoch, generation) =
                 enact_rotate(enclave, id, opened, state, &d.sk, &new_sk).await?;
+            let (epoch, _) = notify(enclave, id, &new_sk, epoch, d.notify).await;
             let sk = b64(&new_sk);
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted", "kind": "rotate",
@@ -571,6 +597,7 @@ async fn finish(
         Outcome::Enact(ProposalKind::AddAdmin(phone)) => {
             let (epoch, stats) =
                 enact_add(enclave, id, opened, state, &d.sk, phone, d.otp_ttl, d.now).await?;
+            let (epoch, _) = notify(enclave, id, &d.sk, epoch, d.notify).await;
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted",
                        "kind": "add_admin", "stats": stats }),
@@ -596,7 +623,7 @@ async fn notify(
     id: &ChannelId,
     sk: &Sk,
     epoch: u64,
-    msgs: Vec<(Vec<Phone>, Zeroizing<String>)>,
+    msgs: Notices,
 ) -> (u64, usize) {
     if msgs.iter().all(|(to, _)| to.is_empty()) || enclave.courier.is_none() {
         return (epoch, 0);

@@ -337,9 +337,9 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
     })
     .await;
     assert!(
-        bodies(&got)
-            .iter()
-            .any(|b| b.contains(&format!("Proposal #{rm_id} was discarded (rejected)"))),
+        bodies(&got).iter().any(|b| b.contains(&format!(
+            "Proposal #{rm_id} was discarded: it can no longer reach its approvals"
+        ))),
         "{got:?}"
     );
     let list = json(&a.ok(&["proposals", "list", &ch, "--json"]));

@@ -89,6 +89,9 @@ pub enum DiscardReason {
     Rejected,
     /// Its lifetime ended first.
     Expired,
+    /// What it would change has changed already: the admin to remove is gone, or the
+    /// number to add became an admin.
+    Obsolete,
 }
 
 /// The result of proposing or voting.
@@ -284,6 +287,48 @@ impl ChannelState {
             return Outcome::Discarded(DiscardReason::Rejected);
         }
         Outcome::Pending { approvals, needed }
+    }
+
+    /// Discards every proposal that can no longer be enacted: expired ones, ones whose
+    /// subject changed already (`Obsolete`), and ones the remaining undecided admins can no
+    /// longer carry (`Rejected`: admins left or were removed since). Returns them, to notify
+    /// the admins. Run by every unlock that may commit proposals.
+    pub fn sweep_proposals(&mut self, now: u64) -> Vec<(u32, DiscardReason)> {
+        let voters = self.voters();
+        let needed = self.needed(voters.len());
+        let mut gone = Vec::new();
+        let mut kept = Vec::with_capacity(self.proposals.len());
+        for p in std::mem::take(&mut self.proposals) {
+            let counts = |list: &[u16]| {
+                list.iter()
+                    .filter(|v| voters.binary_search(v).is_ok())
+                    .count()
+            };
+            let approvals = counts(&p.approvals);
+            let undecided = voters
+                .len()
+                .saturating_sub(approvals + counts(&p.rejections));
+            let obsolete = match &p.kind {
+                ProposalKind::Rotate => false,
+                ProposalKind::AddAdmin(phone) => self.member(phone).is_some_and(|m| m.is_admin()),
+                ProposalKind::RemoveAdmin(n) => !self.admins().any(|m| m.admin_index() == Some(*n)),
+            };
+            let reason = if now >= p.expires_at {
+                Some(DiscardReason::Expired)
+            } else if obsolete {
+                Some(DiscardReason::Obsolete)
+            } else if approvals + undecided < needed {
+                Some(DiscardReason::Rejected)
+            } else {
+                None
+            };
+            match reason {
+                Some(r) => gone.push((p.id, r)),
+                None => kept.push(p),
+            }
+        }
+        self.proposals = kept;
+        gone
     }
 
     /// Discards expired proposals; returns their ids (to notify admins). Run at every unlock.

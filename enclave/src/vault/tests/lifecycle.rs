@@ -817,6 +817,40 @@ fn proposals_expire() {
 }
 
 #[test]
+fn sweeping_discards_what_can_no_longer_be_enacted_and_keeps_the_rest() {
+    let mut c = admins_with_threshold(4, 3, 19);
+    let propose =
+        |c: &mut Ch, by: u64, kind, ttl| c.state.propose(&phone(by), kind, NOW, ttl).unwrap().0;
+    let a = propose(&mut c, 0, ProposalKind::Rotate, 100);
+    let b = propose(&mut c, 0, ProposalKind::AddAdmin(phone(50)), DAY);
+    let cc = propose(&mut c, 0, ProposalKind::AddAdmin(phone(60)), DAY);
+    c.state.vote(cc, &phone(1), false, NOW).unwrap();
+    let d = propose(&mut c, 1, ProposalKind::RemoveAdmin(4), DAY);
+    assert!(c.state.sweep_proposals(NOW).is_empty());
+    // phone(50) became an admin meanwhile; ADMIN 4 and ADMIN 3 are gone. Voters: 1, 2, 5.
+    c.state
+        .add_member(phone(50), Role::Admin, Language::En)
+        .unwrap();
+    c.state.remove_member(&phone(3));
+    c.state.remove_member(&phone(2));
+    assert_eq!(
+        c.state.sweep_proposals(NOW + 50),
+        vec![
+            (b, DiscardReason::Obsolete),
+            (cc, DiscardReason::Rejected),
+            (d, DiscardReason::Obsolete)
+        ]
+    );
+    let left: Vec<u32> = c.state.proposals().iter().map(|p| p.id()).collect();
+    assert_eq!(left, [a]);
+    assert_eq!(
+        c.state.sweep_proposals(NOW + 100),
+        vec![(a, DiscardReason::Expired)]
+    );
+    assert!(c.state.proposals().is_empty());
+}
+
+#[test]
 fn concurrent_proposals_do_not_interfere() {
     let mut c = admins_with_threshold(5, 3, 18);
     let (rot, _) = c
