@@ -8,7 +8,9 @@
 //!   saved by the client, and with the answer lost;
 //! - between the invitation's commit and its Signal send (the OTP never left);
 //! - between a removal's re-key commit and its answer (the requester's new SK never came,
-//!   the other admins' passphrases never left), enacted at once or by the deciding vote.
+//!   the other admins' passphrases never left), enacted at once or by the deciding vote;
+//! - between a rotation's commit and its answer (staged in the client's key store: the
+//!   rotation sends nothing over Signal, so there is no send to stall).
 //!
 //! A proposal left open across a restart (threshold 2, the second approval enacting exactly
 //! once) is `lifecycle.rs`'s `threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restart`.
@@ -464,4 +466,59 @@ async fn a_restart_while_a_vote_enacted_rekey_sends_leaves_the_approver_the_key(
     assert!(e.contains("unknown_proposal"), "{e}");
     let e = fails(&b, &["proposals", "list", &ch]);
     assert!(e.contains("key_revoked"), "{e}");
+}
+
+/// A rotation whose answer was lost when the stack went down right after its commit (the
+/// rotation sends nothing over Signal, so this is the only window after its commit). The
+/// client state that leaves is staged exactly: the rotating client saved the new SK beside
+/// the old one before proposing and never made it current. After the restart its next
+/// command presents the saved successor and makes it current; a lagging admin catches up.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rotation_answer_lost_in_a_restart_is_recovered_from_the_saved_successor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let o = opts(&sim, &tmp.path().join("stack"));
+    let mut stack = Stack::start_with(o.clone());
+    let mut a = AdminCli::new(&stack);
+    let mut b = AdminCli::new(&stack);
+    let ch = a.channel(A, CHANNEL);
+    let mut b_phone = phone(&sim.info, B).await;
+    a.ok(&["admin", "add", &ch, B]);
+    let otp = wait_otp(&mut b_phone).await;
+    b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B]);
+    let keys = a.state_dir().join("channels").join(&ch);
+    let old_key = key_file(&a, &ch);
+
+    let v = json(&a.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(v["outcome"], "enacted", "{v}");
+    assert_eq!(v["sk_generation"], 2, "{v}");
+    let new_key = key_file(&a, &ch);
+    assert_ne!(new_key, old_key);
+    // What A's store held had the answer not arrived.
+    // (`copy` keeps the key file's 0600 mode; the store refuses anything looser.)
+    std::fs::copy(keys.join("sk"), keys.join("sk.next")).unwrap();
+    std::fs::write(keys.join("sk"), &old_key).unwrap();
+
+    restart(&mut stack, &o, &mut [&mut a, &mut b]);
+
+    let v = json(&a.ok(&["proposals", "list", &ch, "--json"]));
+    assert_eq!(v["sk_generation"], 2, "{v}");
+    assert_eq!(key_file(&a, &ch), new_key);
+    assert!(!keys.join("sk.next").exists());
+    let v = json(&b.ok(&["key", "catch-up", &ch, "--json"]));
+    assert_eq!(v["hops"], 1, "{v}");
+    assert_eq!(key_file(&b, &ch), new_key);
+    // The old key opens nothing any more: it is only a way to the new one.
+    let record = {
+        let (_, data) = get_blob(&stack, names::key_record(&channel_id(&ch)))
+            .await
+            .unwrap();
+        KeyRecord::decode(&data).unwrap()
+    };
+    let old_hex = old_key.trim().rsplit(' ').next().unwrap();
+    let old_sk = enclave::vault::Sk::from_bytes(hex::decode(old_hex).unwrap().try_into().unwrap());
+    assert!(matches!(
+        record.unwrap(&old_sk),
+        Err(enclave::vault::VaultError::WrongKey)
+    ));
 }
