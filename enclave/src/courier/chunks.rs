@@ -30,6 +30,9 @@ pub const TABLE_VERSION: u8 = 1;
 pub const CHUNK_LEN: usize = 8 * 1024 * 1024;
 /// Most chunks: bounds the account record at 256 MiB (~40,000 subscribers).
 pub const MAX_CHUNKS: usize = 32;
+/// Chunk reads or writes open at once: enough to overlap sealing with the store's fsync,
+/// few enough that the account's bytes exist about once in memory, not once per stage.
+pub const IN_FLIGHT: usize = 2;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const TABLE_HEADER: usize = 1 + 8 + 8 + 2;
@@ -163,40 +166,22 @@ pub async fn load(
     table: &ChunkTable,
 ) -> Result<Zeroizing<Vec<u8>>, ChunkError> {
     let total = usize::try_from(table.total_len).map_err(|_| ChunkError::Table("total length"))?;
-    let fetches = (0..table.digests.len()).map(|i| {
-        blobs.call_owned(BlobRequest::Get {
-            name: name(id, table.generation, i),
-        })
-    });
-    let answers = futures::future::join_all(fetches).await;
+    // IN_FLIGHT chunks at a time: memory stays near one copy of the account (plus a few
+    // chunks), not two.
     let k = key(dk, id);
     let aead = XChaCha20Poly1305::new((&*k).into());
     let mut out = Zeroizing::new(Vec::with_capacity(total));
-    for (i, answer) in answers.into_iter().enumerate() {
-        let mut blob = match answer? {
-            BlobResponse::Blob { data, .. } => data,
-            BlobResponse::NotFound => {
-                return Err(ChunkError::Missing {
-                    generation: table.generation,
-                    index: i,
-                })
-            }
-            other => return Err(unexpected("get chunk", &other)),
-        };
-        if Sha256::digest(&blob).as_slice() != table.digests[i] {
-            return Err(ChunkError::Digest { index: i });
+    let indices: Vec<usize> = (0..table.digests.len()).collect();
+    for window in indices.chunks(IN_FLIGHT) {
+        let fetches = window.iter().map(|&i| {
+            blobs.call_owned(BlobRequest::Get {
+                name: name(id, table.generation, i),
+            })
+        });
+        let answers = futures::future::join_all(fetches).await;
+        for (&i, answer) in window.iter().zip(answers) {
+            open_chunk(&aead, id, dk, table, i, answer?, &mut out)?;
         }
-        if blob.len() < NONCE_LEN + TAG_LEN {
-            return Err(ChunkError::Corrupt { index: i });
-        }
-        let nonce = XNonce::clone_from_slice(&blob[..NONCE_LEN]);
-        let tag_at = blob.len() - TAG_LEN;
-        let tag = Tag::clone_from_slice(&blob[tag_at..]);
-        let body = &mut blob[NONCE_LEN..tag_at];
-        aead.decrypt_in_place_detached(&nonce, &ad(id, dk, table, i), body, &tag)
-            .map_err(|_| ChunkError::Corrupt { index: i })?;
-        out.extend_from_slice(body);
-        zeroize::Zeroize::zeroize(&mut blob);
     }
     if out.len() != total {
         return Err(ChunkError::Table(
@@ -204,6 +189,43 @@ pub async fn load(
         ));
     }
     Ok(out)
+}
+
+/// Checks chunk `i`'s digest, opens it and appends its bytes to `out`.
+fn open_chunk(
+    aead: &XChaCha20Poly1305,
+    id: &ChannelId,
+    dk: &Dk,
+    table: &ChunkTable,
+    i: usize,
+    answer: BlobResponse,
+    out: &mut Vec<u8>,
+) -> Result<(), ChunkError> {
+    let mut blob = match answer {
+        BlobResponse::Blob { data, .. } => data,
+        BlobResponse::NotFound => {
+            return Err(ChunkError::Missing {
+                generation: table.generation,
+                index: i,
+            })
+        }
+        other => return Err(unexpected("get chunk", &other)),
+    };
+    if Sha256::digest(&blob).as_slice() != table.digests[i] {
+        return Err(ChunkError::Digest { index: i });
+    }
+    if blob.len() < NONCE_LEN + TAG_LEN {
+        return Err(ChunkError::Corrupt { index: i });
+    }
+    let nonce = XNonce::clone_from_slice(&blob[..NONCE_LEN]);
+    let tag_at = blob.len() - TAG_LEN;
+    let tag = Tag::clone_from_slice(&blob[tag_at..]);
+    let body = &mut blob[NONCE_LEN..tag_at];
+    aead.decrypt_in_place_detached(&nonce, &ad(id, dk, table, i), body, &tag)
+        .map_err(|_| ChunkError::Corrupt { index: i })?;
+    out.extend_from_slice(body);
+    zeroize::Zeroize::zeroize(&mut blob);
+    Ok(())
 }
 
 /// Seals `record` as generation `generation` and writes its chunks under new names.
@@ -226,38 +248,56 @@ pub async fn store(
     };
     let k = key(dk, id);
     let aead = XChaCha20Poly1305::new((&*k).into());
-    let mut sealed = Vec::with_capacity(count);
-    for (i, part) in record.chunks(CHUNK_LEN).enumerate() {
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        let mut blob = Vec::with_capacity(NONCE_LEN + part.len() + TAG_LEN);
-        blob.extend_from_slice(&nonce);
-        blob.extend_from_slice(part);
-        let tag = aead
-            .encrypt_in_place_detached(
-                XNonce::from_slice(&nonce),
-                &ad(id, dk, &table, i),
-                &mut blob[NONCE_LEN..],
-            )
-            .map_err(|_| ChunkError::TooLarge(record.len()))?;
-        blob.extend_from_slice(&tag);
-        table.digests[i].copy_from_slice(&Sha256::digest(&blob));
-        sealed.push(blob);
-    }
-    let puts = sealed.into_iter().enumerate().map(|(i, data)| {
-        blobs.call_owned(BlobRequest::Put {
-            name: name(id, generation, i),
-            expected: 0,
-            data,
-        })
-    });
-    for answer in futures::future::join_all(puts).await {
-        match answer? {
-            BlobResponse::Written { .. } => {}
-            other => return Err(unexpected("put chunk", &other)),
+    // IN_FLIGHT chunks are sealed and written at a time, so sealed copies of the whole
+    // account never coexist.
+    let parts: Vec<&[u8]> = record.chunks(CHUNK_LEN).collect();
+    let mut digests = vec![[0u8; 32]; count];
+    for (w, window) in parts.chunks(IN_FLIGHT).enumerate() {
+        let mut puts = Vec::with_capacity(window.len());
+        for (j, part) in window.iter().enumerate() {
+            let i = w * IN_FLIGHT + j;
+            let blob = seal_chunk(&aead, id, dk, &table, i, part)?;
+            digests[i].copy_from_slice(&Sha256::digest(&blob));
+            puts.push(blobs.call_owned(BlobRequest::Put {
+                name: name(id, generation, i),
+                expected: 0,
+                data: blob,
+            }));
+        }
+        for answer in futures::future::join_all(puts).await {
+            match answer? {
+                BlobResponse::Written { .. } => {}
+                other => return Err(unexpected("put chunk", &other)),
+            }
         }
     }
+    table.digests = digests;
     Ok(table)
+}
+
+/// Seals chunk `i` (`part`) of a generation described by `table`: nonce ‖ body ‖ tag.
+fn seal_chunk(
+    aead: &XChaCha20Poly1305,
+    id: &ChannelId,
+    dk: &Dk,
+    table: &ChunkTable,
+    i: usize,
+    part: &[u8],
+) -> Result<Vec<u8>, ChunkError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    OsRng.fill_bytes(&mut nonce);
+    let mut blob = Vec::with_capacity(NONCE_LEN + part.len() + TAG_LEN);
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(part);
+    let tag = aead
+        .encrypt_in_place_detached(
+            XNonce::from_slice(&nonce),
+            &ad(id, dk, table, i),
+            &mut blob[NONCE_LEN..],
+        )
+        .map_err(|_| ChunkError::TooLarge(part.len()))?;
+    blob.extend_from_slice(&tag);
+    Ok(blob)
 }
 
 /// Name prefix of every chunk blob of `id`.
