@@ -872,7 +872,6 @@ async fn enact_remove(
 
     // OTPs to the remaining admins and pending admins; a removal notice to every admin.
     let mut msgs = Vec::new();
-    let mut admins_told = Vec::new();
     for issued in &rk.otps {
         let otp = issued.otp.to_text();
         msgs.push((
@@ -885,14 +884,18 @@ async fn enact_remove(
                 otp.as_str(),
             )),
         ));
-        admins_told.push(issued.phone.duplicate());
     }
-    let _ = admins_told;
     msgs.push((
         vec![d.admin.duplicate()],
         Zeroizing::new(format!(
             "ADMIN {n} was removed and this channel was re-keyed."
         )),
+    ));
+    msgs.push((
+        vec![removed],
+        Zeroizing::new(
+            "You were removed from this channel's admins and from the channel; its key was changed.".to_owned(),
+        ),
     ));
     // The re-key is committed: whatever happens on Signal, the requester must get the new
     // SK in this answer, or nobody would hold it.
