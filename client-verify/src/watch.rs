@@ -307,11 +307,7 @@ impl Watcher<'_> {
                 self.channel
             )
         };
-        emit(
-            self.c,
-            &json!({ "event": "proposals", "open": ids }),
-            &text,
-        );
+        emit(self.c, &json!({ "event": "proposals", "open": ids }), &text);
         self.proposals = ids;
     }
 
