@@ -22,6 +22,14 @@ fn content(writer: u8, n: u64) -> Vec<u8> {
     v
 }
 
+/// The queue item writer `writer` appends as its `n`th: a prefix of a content vector, 9 to
+/// 64 bytes (never longer than that vector, which can be as short as 9 bytes).
+fn queue_item(writer: u8, n: u64) -> Vec<u8> {
+    let mut c = content(writer.wrapping_add(100), n);
+    c.truncate(64.min(9 + n as usize % 500));
+    c
+}
+
 fn check(writer: u8, data: &[u8]) -> u64 {
     let n = u64::from_be_bytes(data[..8].try_into().unwrap());
     assert_eq!(
@@ -79,7 +87,7 @@ async fn storm(addr: LinkAddr, writer: u8, acked: Arc<Mutex<Acked>>) {
             }
             _ => return,
         }
-        let item = content(writer.wrapping_add(100), n)[..64.min(9 + n as usize % 500)].to_vec();
+        let item = queue_item(writer, n);
         match call(
             &mut s,
             BlobRequest::QueueAppend {
@@ -168,12 +176,7 @@ async fn every_acknowledged_write_survives_sigkill() {
                 BlobResponse::Items { items } => {
                     assert_eq!(items.len(), 1, "acked item {w}/{seq} missing");
                     assert_eq!(items[0].0, *seq);
-                    let want = content(w.wrapping_add(100), *n);
-                    assert_eq!(
-                        items[0].1,
-                        want[..items[0].1.len()],
-                        "item {w}/{seq} corrupt"
-                    );
+                    assert_eq!(items[0].1, queue_item(*w, *n), "item {w}/{seq} corrupt");
                     verified_items += 1;
                 }
                 other => panic!("unexpected {other:?}"),
