@@ -468,4 +468,5 @@ pub mod tls {
     }
 }
 
+pub mod lifecycle;
 pub mod signal;

@@ -7,13 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use enclave::vault::limiter::{UnlockLimiter, FREE_ATTEMPTS};
-use enclave::vault::{names, ChannelId, KeyRecord, Sk, VaultError};
+use enclave::vault::{names, KeyRecord, Sk, VaultError};
+use sealboost_tests::lifecycle::{channel_id, fails, get_blob, json, key_file, opts};
 use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, wait_otp, AdminCli};
-use sealboost_tests::{blob_call, Sim, Stack, StackOpts};
+use sealboost_tests::{blob_call, Sim, Stack};
 use wire::blob::{BlobRequest, BlobResponse};
 
 const A: &str = "+15550001001";
@@ -23,32 +23,10 @@ const D: &str = "+15550001004";
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn channel_id(hex_id: &str) -> ChannelId {
-    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out.trim()).unwrap()
-}
-
-/// The raw key file of `cli` for `ch` (`sealboost-sk-v1 raw <hex>`).
-fn key_file(cli: &AdminCli, ch: &str) -> String {
-    std::fs::read_to_string(cli.state_dir().join("channels").join(ch).join("sk")).unwrap()
-}
-
 fn sk_of(cli: &AdminCli, ch: &str) -> Sk {
     let line = key_file(cli, ch);
     let hex_key = line.trim().rsplit(' ').next().unwrap();
     Sk::from_bytes(hex::decode(hex_key).unwrap().try_into().unwrap())
-}
-
-/// Runs `sealboost … --json` and expects failure; returns the error detail.
-fn fails(cli: &AdminCli, args: &[&str]) -> String {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let (code, out, err) = cli.run(&a);
-    assert_ne!(code, 0, "sealboost {args:?} succeeded: {out}");
-    format!("{out}{err}")
 }
 
 async fn key_record(stack: &Stack, ch: &str) -> KeyRecord {
@@ -65,15 +43,8 @@ async fn key_record(stack: &Stack, ch: &str) -> KeyRecord {
     }
 }
 
-async fn get_blob(stack: &Stack, name: Vec<u8>) -> (u64, Vec<u8>) {
-    match blob_call(stack, BlobRequest::Get { name }).await {
-        BlobResponse::Blob { version, data } => (version, data),
-        other => panic!("{other:?}"),
-    }
-}
-
 async fn put_blob(stack: &Stack, name: Vec<u8>, data: Vec<u8>) {
-    let (version, _) = get_blob(stack, name.clone()).await;
+    let (version, _) = get_blob(stack, name.clone()).await.unwrap();
     let r = blob_call(
         stack,
         BlobRequest::Put {
@@ -84,15 +55,6 @@ async fn put_blob(stack: &Stack, name: Vec<u8>, data: Vec<u8>) {
     )
     .await;
     assert!(matches!(r, BlobResponse::Written { .. }), "{r:?}");
-}
-
-fn opts(sim: &Sim, dir: &Path) -> StackOpts {
-    std::fs::create_dir_all(dir).unwrap();
-    StackOpts {
-        signal: Some(sim.info.clone()),
-        dir: Some(dir.to_path_buf()),
-        ..Default::default()
-    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -162,7 +124,9 @@ async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
         assert!(!log.contains(secret), "host log holds a secret");
     }
     // Both records are gone: B's after the acknowledgement, C's once it lapsed.
-    let (_, set) = get_blob(&stack, names::otps(&channel_id(&ch))).await;
+    let (_, set) = get_blob(&stack, names::otps(&channel_id(&ch)))
+        .await
+        .unwrap();
     let set = enclave::vault::lifecycle::OtpSet::decode(&set).unwrap();
     assert!(set.is_empty(), "{set:?}");
     let v = json(&a.ok(&["channel", "members", &ch, "--json"]));
@@ -364,8 +328,8 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     add_admin(&a, &ch, C, &mut c_phone, &c).await;
     let b_sk = sk_of(&b, &ch);
     // What the host keeps from before the removal.
-    let (_, old_state) = get_blob(&stack, names::state(&id)).await;
-    let (_, old_record) = get_blob(&stack, names::key_record(&id)).await;
+    let (_, old_state) = get_blob(&stack, names::state(&id)).await.unwrap();
+    let (_, old_record) = get_blob(&stack, names::key_record(&id)).await.unwrap();
 
     // A message waits in the queue (sealed to the old EK) when the removal happens.
     let mut s1 = phone(&sim.info, "+15550002001").await;
@@ -419,7 +383,7 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     assert!(matches!(record.unwrap(&b_sk), Err(VaultError::WrongKey)));
     // The new record is a new key epoch: the old DK opens no new state or inbound item.
     assert_eq!(record.key_epoch(), 2);
-    let (_, new_state) = get_blob(&stack, names::state(&id)).await;
+    let (_, new_state) = get_blob(&stack, names::state(&id)).await.unwrap();
     let old_dk = KeyRecord::decode(&old_record)
         .unwrap()
         .unwrap(&b_sk)
@@ -462,7 +426,7 @@ async fn rotation_interrupted_before_the_key_record_leaves_a_usable_channel() {
     let mut c_phone = phone(&sim.info, C).await;
     add_admin(&a, &ch, B, &mut b_phone, &b).await;
     add_admin(&a, &ch, C, &mut c_phone, &c).await;
-    let (_, record1) = get_blob(&stack, names::key_record(&id)).await;
+    let (_, record1) = get_blob(&stack, names::key_record(&id)).await.unwrap();
 
     a.ok(&["key", "rotate", &ch]);
     put_blob(&stack, names::key_record(&id), record1).await;
@@ -478,7 +442,7 @@ async fn rotation_interrupted_before_the_key_record_leaves_a_usable_channel() {
     let v = json(&c.ok(&["key", "catch-up", &ch, "--json"]));
     assert_eq!(v["hops"], 1, "{v}");
     assert_eq!(key_file(&c, &ch), key_file(&b, &ch));
-    let (_, stale) = get_blob(&stack, names::stale_keys(&id)).await;
+    let (_, stale) = get_blob(&stack, names::stale_keys(&id)).await.unwrap();
     let table = enclave::vault::lifecycle::StaleTable::decode(&stale).unwrap();
     assert_eq!(table.entries().len(), 1, "{table:?}");
 }

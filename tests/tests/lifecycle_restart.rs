@@ -21,7 +21,6 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,65 +28,17 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use client_verify::keystore::{ChannelSk, KeyStore};
 use client_verify::session::AttestedSession;
-use enclave::vault::{names, ChannelId, KeyRecord};
-use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli};
-use sealboost_tests::{bin, blob_call, signed_sim_policy, Sim, Stack, StackOpts};
+use enclave::vault::{names, KeyRecord};
+use sealboost_tests::lifecycle::{channel_id, fails, get_blob, has_key, json, key_file, opts};
+use sealboost_tests::signal::{bodies, phone, receive_until, wait_otp, AdminCli};
+use sealboost_tests::{bin, signed_sim_policy, Sim, Stack, StackOpts};
 use signal_client::phone::Phone as SimPhone;
-use wire::blob::{BlobRequest, BlobResponse};
 
 const A: &str = "+15550001001";
 const B: &str = "+15550001002";
 const C: &str = "+15550001003";
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn channel_id(hex_id: &str) -> ChannelId {
-    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out.trim()).unwrap()
-}
-
-/// The raw key file of `cli` for `ch` (`sealboost-sk-v1 raw <hex>`).
-fn key_file(cli: &AdminCli, ch: &str) -> String {
-    std::fs::read_to_string(cli.state_dir().join("channels").join(ch).join("sk")).unwrap()
-}
-
-fn has_key(cli: &AdminCli, ch: &str) -> bool {
-    cli.state_dir()
-        .join("channels")
-        .join(ch)
-        .join("sk")
-        .exists()
-}
-
-/// Runs `sealboost … --json` and expects failure; returns the error detail.
-fn fails(cli: &AdminCli, args: &[&str]) -> String {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let (code, out, err) = cli.run(&a);
-    assert_ne!(code, 0, "sealboost {args:?} succeeded: {out}");
-    format!("{out}{err}")
-}
-
-/// The one-time passphrase in a message from the channel.
-fn otp_in(body: &str) -> String {
-    let after = body.split("): ").nth(1).unwrap();
-    after.split('\n').next().unwrap().trim().to_owned()
-}
-
-async fn wait_otp(p: &mut SimPhone) -> String {
-    let got = receive_until(p, WAIT, |m| {
-        bodies(m).iter().any(|b| b.contains("one-time passphrase"))
-    })
-    .await;
-    let b = bodies(&got)
-        .into_iter()
-        .find(|b| b.contains("one-time passphrase"))
-        .unwrap_or_else(|| panic!("no one-time passphrase arrived: {got:?}"));
-    otp_in(&b)
-}
 
 /// Nothing with a passphrase arrives on `p` within `d`.
 async fn no_otp_for(p: &mut SimPhone, d: Duration) {
@@ -101,23 +52,6 @@ async fn no_otp_for(p: &mut SimPhone, d: Duration) {
             .any(|b| b.contains("one-time passphrase")),
         "{got:?}"
     );
-}
-
-async fn get_blob(stack: &Stack, name: Vec<u8>) -> Option<(u64, Vec<u8>)> {
-    match blob_call(stack, BlobRequest::Get { name }).await {
-        BlobResponse::Blob { version, data } => Some((version, data)),
-        BlobResponse::NotFound => None,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn opts(sim: &Sim, dir: &Path) -> StackOpts {
-    std::fs::create_dir_all(dir).unwrap();
-    StackOpts {
-        signal: Some(sim.info.clone()),
-        dir: Some(dir.to_path_buf()),
-        ..Default::default()
-    }
 }
 
 /// SIGKILLs the host (the enclave goes with it) and starts it again on the same store.
@@ -201,7 +135,7 @@ async fn an_invitation_sent_before_a_restart_is_redeemed_after_it_once() {
     let v = json(&a.ok(&["admin", "add", &ch, B, "--json"]));
     assert_eq!(v["outcome"], "enacted", "{v}");
     assert_eq!(v["stats"]["delivered"], 1, "{v}");
-    let otp = wait_otp(&mut b_phone).await;
+    let otp = wait_otp(&mut b_phone).await.0;
 
     restart(&mut stack, &o, &mut [&mut a, &mut b]);
 
@@ -242,7 +176,7 @@ async fn a_restart_between_redeem_and_accept_leaves_the_invitee_a_way_to_finish(
 
     // B: the answer reached B's key store, then the stack went down.
     a.ok(&["admin", "add", &ch, B]);
-    let otp_b = wait_otp(&mut b_phone).await;
+    let otp_b = wait_otp(&mut b_phone).await.0;
     let sk = redeem_only(&stack, &ch, &otp_b).await;
     KeyStore::open(b.state_dir())
         .save_sk(&ch, &sk, None)
@@ -250,7 +184,7 @@ async fn a_restart_between_redeem_and_accept_leaves_the_invitee_a_way_to_finish(
     drop(sk);
     // C: the answer was lost with the stack.
     a.ok(&["admin", "add", &ch, C]);
-    let otp_c = wait_otp(&mut c_phone).await;
+    let otp_c = wait_otp(&mut c_phone).await.0;
     drop(redeem_only(&stack, &ch, &otp_c).await);
 
     restart(&mut stack, &o, &mut [&mut a, &mut b, &mut c]);
@@ -275,7 +209,7 @@ async fn a_restart_between_redeem_and_accept_leaves_the_invitee_a_way_to_finish(
     let v = json(&a.ok(&["admin", "resend", &ch, C, "--json"]));
     assert_eq!(v["pending"], true, "{v}");
     assert_eq!(v["stats"]["delivered"], 1, "{v}");
-    let otp_c2 = wait_otp(&mut c_phone).await;
+    let otp_c2 = wait_otp(&mut c_phone).await.0;
     assert_ne!(otp_c2, otp_c);
     let v = json(&c.ok(&[
         "admin", "accept", &ch, "--otp", &otp_c2, "--as", C, "--json",
@@ -333,7 +267,7 @@ async fn a_restart_between_the_invitations_commit_and_its_send_is_mended_by_rein
 
     let v = json(&a.ok(&["admin", "add", &ch, B, "--json"]));
     assert_eq!(v["outcome"], "enacted", "{v}");
-    let otp = wait_otp(&mut b_phone).await;
+    let otp = wait_otp(&mut b_phone).await.0;
     let v = json(&b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
     assert_eq!(key_file(&a, &ch), key_file(&b, &ch));
@@ -364,7 +298,7 @@ async fn a_restart_between_a_rekeys_commit_and_its_answer_leaves_the_requester_t
     let mut c_phone = phone(&sim.info, C).await;
     for (cli, number, p) in [(&b, B, &mut b_phone), (&c, C, &mut c_phone)] {
         a.ok(&["admin", "add", &ch, number]);
-        let otp = wait_otp(p).await;
+        let otp = wait_otp(p).await.0;
         cli.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", number]);
     }
 
@@ -393,7 +327,7 @@ async fn a_restart_between_a_rekeys_commit_and_its_answer_leaves_the_requester_t
     assert!(e.contains("key_revoked"), "{e}");
     let v = json(&a.ok(&["admin", "resend", &ch, C, "--json"]));
     assert_eq!(v["stats"]["delivered"], 1, "{v}");
-    let otp = wait_otp(&mut c_phone).await;
+    let otp = wait_otp(&mut c_phone).await.0;
     let v = json(&c.ok(&["admin", "accept", &ch, "--otp", &otp, "--json"]));
     assert!(v["admin_index"].is_null(), "{v}");
     assert_eq!(key_file(&c, &ch), key_file(&a, &ch));
@@ -423,7 +357,7 @@ async fn a_restart_while_a_vote_enacted_rekey_sends_leaves_the_approver_the_key(
     let mut c_phone = phone(&sim.info, C).await;
     for (cli, number, p) in [(&b, B, &mut b_phone), (&c, C, &mut c_phone)] {
         a.ok(&["admin", "add", &ch, number]);
-        let otp = wait_otp(p).await;
+        let otp = wait_otp(p).await.0;
         cli.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", number]);
     }
     a.ok(&["admin", "threshold", &ch, "2"]);
@@ -459,7 +393,7 @@ async fn a_restart_while_a_vote_enacted_rekey_sends_leaves_the_approver_the_key(
     assert!(e.contains("key_revoked"), "{e}");
     let v = json(&c.ok(&["admin", "resend", &ch, A, "--json"]));
     assert_eq!(v["stats"]["delivered"], 1, "{v}");
-    let otp = wait_otp(&mut a_phone).await;
+    let otp = wait_otp(&mut a_phone).await.0;
     a.ok(&["admin", "accept", &ch, "--otp", &otp]);
     assert_eq!(key_file(&a, &ch), key_file(&c, &ch));
     let e = fails(&a, &["proposals", "approve", &ch, &rm_id]);
@@ -484,7 +418,7 @@ async fn a_rotation_answer_lost_in_a_restart_is_recovered_from_the_saved_success
     let ch = a.channel(A, CHANNEL);
     let mut b_phone = phone(&sim.info, B).await;
     a.ok(&["admin", "add", &ch, B]);
-    let otp = wait_otp(&mut b_phone).await;
+    let otp = wait_otp(&mut b_phone).await.0;
     b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B]);
     let keys = a.state_dir().join("channels").join(&ch);
     let old_key = key_file(&a, &ch);

@@ -8,18 +8,15 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use enclave::vault::{names, ChannelId};
+use enclave::vault::names;
 use sealboost_tests::blob_call;
+use sealboost_tests::lifecycle::{channel_id, json};
 use sealboost_tests::signal::{add_admin, phone, AdminCli, World};
 use wire::blob::{BlobRequest, BlobResponse};
 
 const A: &str = "+15550001001";
 const C: &str = "+15550001003";
 const CHANNEL: &str = "+15550009000";
-
-fn channel_id(hex_id: &str) -> ChannelId {
-    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
-}
 
 async fn get(w: &World, name: Vec<u8>) -> Option<(u64, Vec<u8>)> {
     match blob_call(&w.stack, BlobRequest::Get { name }).await {
@@ -69,10 +66,6 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out.trim()).unwrap()
 }
 
 #[tokio::test(flavor = "current_thread")]
