@@ -4,7 +4,7 @@
 //! `cargo bench -p enclave --bench rekey` (release profile) prints, from one run:
 //!
 //! 1. **Vault part** (40 rounds, medians): unlock = `open_state` of the current blob;
-//!    re-key = `lifecycle::rekey` (remove one admin, fresh DK/EK at key epoch + 1 and SK,
+//!    re-key = `lifecycle::rekey_to` (remove one admin, fresh DK/EK at key epoch + 1 and SK,
 //!    revoke the stale-key table, one OTP per remaining admin (~499), re-seal the state) plus
 //!    encoding the key record, stale table, OTP set and verifier; raw = XChaCha20-Poly1305
 //!    decrypt + encrypt of the same padded byte count.
@@ -61,7 +61,7 @@ use enclave::blob_client::BlobClient;
 use enclave::courier::chunks::{self, ChunkTable};
 use enclave::courier::slot::SignalSlot;
 use enclave::vault::lifecycle::{
-    rekey, rekey_to, rotate, OtpSet, SkVerifier, StaleTable, DEFAULT_OTP_TTL_SECS,
+    rekey_to, rotate, OtpSet, SkVerifier, StaleTable, DEFAULT_OTP_TTL_SECS,
 };
 use enclave::vault::model::{ChannelState, Language, Phone};
 use enclave::vault::{
@@ -125,7 +125,7 @@ fn main() {
     full();
 }
 
-/// Part 1: `lifecycle::rekey` alone on the unlocked state (no account, no store).
+/// Part 1: `lifecycle::rekey_to` alone on the unlocked state (no account, no store).
 fn vault_only() {
     let mut rng = StdRng::seed_from_u64(6);
     let mut sk = Sk::generate(&mut rng);
@@ -179,11 +179,12 @@ fn vault_only() {
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
         let t = Instant::now();
-        let out = rekey(
+        let out = rekey_to(
             &id,
             &mut st,
             &dk,
             &sk,
+            None,
             Some(&removed),
             Some(&requester),
             2,

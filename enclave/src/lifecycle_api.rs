@@ -674,15 +674,38 @@ async fn enact_rotate(
     Ok((epoch, rotated.generation))
 }
 
-fn invite_text(id: &ChannelId, otp: &Otp, ttl: u64) -> Zeroizing<String> {
+/// A one-time passphrase message: `lead` (ending in "one-time passphrase …"), its lifetime,
+/// the passphrase and the command that redeems it, then `tail`. Built in one buffer sized
+/// up front, so no reallocation leaves a copy of the passphrase behind.
+fn passphrase_text(
+    lead: &str,
+    id: &ChannelId,
+    otp: &Otp,
+    ttl: u64,
+    tail: &str,
+) -> Zeroizing<String> {
+    use std::fmt::Write as _;
     let otp = otp.to_text();
-    Zeroizing::new(format!(
-        "You are invited to be an admin of this channel. Your one-time passphrase (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {} --as <your number>",
+    let mut text = Zeroizing::new(String::with_capacity(lead.len() + tail.len() + 200));
+    let _ = write!(
+        text,
+        "{lead} (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}{tail}",
         ttl.div_ceil(3600),
         otp.as_str(),
         id.to_hex(),
         otp.as_str(),
-    ))
+    );
+    text
+}
+
+fn invite_text(id: &ChannelId, otp: &Otp, ttl: u64) -> Zeroizing<String> {
+    passphrase_text(
+        "You are invited to be an admin of this channel. Your one-time passphrase",
+        id,
+        otp,
+        ttl,
+        " --as <your number>",
+    )
 }
 
 /// VAULT.md §16 invite: OTP set, then state (pending admin), then the OTP over Signal.
@@ -873,16 +896,12 @@ async fn enact_remove(
     // OTPs to the remaining admins and pending admins; a removal notice to every admin.
     let mut msgs = Vec::new();
     for issued in &rk.otps {
-        let otp = issued.otp.to_text();
+        let lead = format!(
+            "ADMIN {n} was removed and this channel was re-keyed. Your one-time passphrase for the new key"
+        );
         msgs.push((
             vec![issued.phone.duplicate()],
-            Zeroizing::new(format!(
-                "ADMIN {n} was removed and this channel was re-keyed. Your one-time passphrase for the new key (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}",
-                d.otp_ttl.div_ceil(3600),
-                otp.as_str(),
-                id.to_hex(),
-                otp.as_str(),
-            )),
+            passphrase_text(&lead, id, &issued.otp, d.otp_ttl, ""),
         ));
     }
     msgs.push((
@@ -1017,7 +1036,7 @@ async fn send_notices(
 /// lost key file) or to a pending admin (an approved invitation: its passphrase is
 /// replaced). No vote: nobody new gets the key. Refused for the caller themself, for a
 /// deauthorized admin (their Signal identity changed: re-ADD them first) and for anyone
-/// else (`not_member`; an expired invitation needs a new `add_admin`).
+/// else (`bad_request` "not a member"; an expired invitation needs a new `add_admin`).
 async fn resend(
     enclave: &Enclave,
     id: &ChannelId,
@@ -1064,14 +1083,13 @@ async fn resend(
         put(enclave, names::otps(id), ov, otps.encode()).await?;
         otp
     };
-    let text = otp.to_text();
-    let msg = Zeroizing::new(format!(
-        "Your one-time passphrase for this channel's current key (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}",
-        ttl.div_ceil(3600),
-        text.as_str(),
-        id.to_hex(),
-        text.as_str(),
-    ));
+    let msg = passphrase_text(
+        "Your one-time passphrase for this channel's current key",
+        id,
+        &otp,
+        ttl,
+        "",
+    );
     let (epoch, stats) = send_notices(enclave, id, &sk, epoch, vec![(vec![target], msg)]).await?;
     Ok(json!({ "epoch": epoch, "pending": false, "stats": stats }))
 }

@@ -30,7 +30,7 @@ use client_verify::keystore::{ChannelSk, KeyStore};
 use client_verify::session::AttestedSession;
 use enclave::vault::{names, KeyRecord};
 use sealboost_tests::lifecycle::{channel_id, fails, get_blob, has_key, json, key_file, opts};
-use sealboost_tests::signal::{bodies, phone, receive_until, wait_otp, AdminCli};
+use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, wait_otp, AdminCli};
 use sealboost_tests::{bin, signed_sim_policy, Sim, Stack, StackOpts};
 use signal_client::phone::Phone as SimPhone;
 
@@ -296,11 +296,8 @@ async fn a_restart_between_a_rekeys_commit_and_its_answer_leaves_the_requester_t
     let id = channel_id(&ch);
     let mut b_phone = phone(&sim.info, B).await;
     let mut c_phone = phone(&sim.info, C).await;
-    for (cli, number, p) in [(&b, B, &mut b_phone), (&c, C, &mut c_phone)] {
-        a.ok(&["admin", "add", &ch, number]);
-        let otp = wait_otp(p).await.0;
-        cli.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", number]);
-    }
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
 
     signal_sim(&sim, "STOP");
     let mut rm = spawn_cli(&a, &stack, &["admin", "remove", &ch, B]);
@@ -355,11 +352,8 @@ async fn a_restart_while_a_vote_enacted_rekey_sends_leaves_the_approver_the_key(
     let mut a_phone = phone(&sim.info, A).await;
     let mut b_phone = phone(&sim.info, B).await;
     let mut c_phone = phone(&sim.info, C).await;
-    for (cli, number, p) in [(&b, B, &mut b_phone), (&c, C, &mut c_phone)] {
-        a.ok(&["admin", "add", &ch, number]);
-        let otp = wait_otp(p).await.0;
-        cli.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", number]);
-    }
+    add_admin(&a, &ch, B, &mut b_phone, &b).await;
+    add_admin(&a, &ch, C, &mut c_phone, &c).await;
     a.ok(&["admin", "threshold", &ch, "2"]);
     let rm = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
     assert_eq!(rm["outcome"], "pending", "{rm}");

@@ -180,6 +180,16 @@ async fn state_version(stack: &Stack, ch: &str) -> u64 {
     }
 }
 
+/// What any unlock changes: the host's state-blob version and the admin client's
+/// remembered epoch.
+async fn unlock_marks(s: &Setup) -> (u64, String) {
+    let epoch_file = s.admin.state.join("channels").join(&s.ch).join("epoch");
+    (
+        state_version(&s.stack, &s.ch).await,
+        std::fs::read_to_string(epoch_file).unwrap(),
+    )
+}
+
 struct Setup {
     _tmp: tempfile::TempDir,
     sim: Sim,
@@ -291,9 +301,7 @@ async fn push_manual_sends_no_key_until_approved_and_notifies_a_late_client_at_o
     // Queued while nobody is connected.
     writer.send_text(CHANNEL, "First").await.unwrap();
     s.admin.wait_queued(&s.ch, 1);
-    let before = state_version(&s.stack, &s.ch).await;
-    let epoch_file = s.admin.state.join("channels").join(&s.ch).join("epoch");
-    let epoch_before = std::fs::read_to_string(&epoch_file).unwrap();
+    let before = unlock_marks(&s).await;
 
     // Default mode is manual; the connecting client is told at once.
     let started = Instant::now();
@@ -310,8 +318,7 @@ async fn push_manual_sends_no_key_until_approved_and_notifies_a_late_client_at_o
     w.until(WAIT, |v| is_event(v, "declined"));
     let quiet = w.quiet_for(Duration::from_millis(1500));
     assert!(!quiet.iter().any(|v| is_event(v, "unlocked")), "{quiet:?}");
-    assert_eq!(state_version(&s.stack, &s.ch).await, before);
-    assert_eq!(std::fs::read_to_string(&epoch_file).unwrap(), epoch_before);
+    assert_eq!(unlock_marks(&s).await, before);
     assert_eq!(queue_length(&s.admin, &s.ch), 1);
     let none = admin_phone
         .receive_for(Duration::from_millis(500))
@@ -326,7 +333,7 @@ async fn push_manual_sends_no_key_until_approved_and_notifies_a_late_client_at_o
     w.answer("y");
     let unlocked = w.until(WAIT, |v| is_event(v, "unlocked"));
     assert_eq!(unlocked["mailbox"]["stats"]["processed"], 2, "{unlocked}");
-    assert!(state_version(&s.stack, &s.ch).await > before);
+    assert!(state_version(&s.stack, &s.ch).await > before.0);
     assert_eq!(queue_length(&s.admin, &s.ch), 0);
     let got = receive_until(&mut admin_phone, WAIT, |m| {
         hotline_reached(m, "First") && hotline_reached(m, "Second")
@@ -573,9 +580,7 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     let mut writer = phone(&s.sim.info, WRITER).await;
     writer.send_text(CHANNEL, "Anyone?").await.unwrap();
     s.admin.wait_queued(&s.ch, 1);
-    let before = state_version(&s.stack, &s.ch).await;
-    let epoch_file = s.admin.state.join("channels").join(&s.ch).join("epoch");
-    let epoch_before = std::fs::read_to_string(&epoch_file).unwrap();
+    let before = unlock_marks(&s).await;
 
     let front = Forwarder::start(s.stack.ingress);
     let mut w = Watch::spawn(&s.admin, front.addr, &[&s.ch, "--mode", "manual"], false);
@@ -600,8 +605,7 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     }
     // Declined: no new connection and not one more byte from the client.
     assert_eq!(front.seen(), (conns, sent));
-    assert_eq!(state_version(&s.stack, &s.ch).await, before);
-    assert_eq!(std::fs::read_to_string(&epoch_file).unwrap(), epoch_before);
+    assert_eq!(unlock_marks(&s).await, before);
     assert_eq!(queue_length(&s.admin, &s.ch), 1);
 
     // The queue grows: asked again; "y" unlocks and delivers both.
@@ -616,7 +620,7 @@ async fn manual_mode_prompts_in_words_and_sends_no_key_on_n() {
     let (conns_after, sent_after) = front.seen();
     assert_eq!(conns_after, conns + 1);
     assert!(sent_after > sent);
-    assert!(state_version(&s.stack, &s.ch).await > before);
+    assert!(state_version(&s.stack, &s.ch).await > before.0);
     assert_eq!(queue_length(&s.admin, &s.ch), 0);
     let got = receive_until(&mut admin_phone, WAIT, |m| {
         hotline_reached(m, "Anyone?") && hotline_reached(m, "Hello?")

@@ -25,7 +25,7 @@ pub use proposals::{
     DiscardReason, Outcome, Proposal, ProposalKind, DEFAULT_PROPOSAL_TTL_SECS, MAX_PROPOSALS,
     MAX_PROPOSAL_TTL_SECS, MAX_VOTES_PER_PROPOSAL,
 };
-pub use rekey::{rekey, rekey_to, IssuedOtp, Rekeyed};
+pub use rekey::{rekey_to, IssuedOtp, Rekeyed};
 pub use rotation::{
     catch_up, rotate, CaughtUp, Rotated, StaleEntry, StaleTable, MAX_STALE_ENTRIES,
     MAX_STALE_TABLE_LEN, STALE_ENTRY_LEN,

@@ -270,14 +270,7 @@ impl ChannelState {
             self.proposals.remove(i);
             return Outcome::Discarded(DiscardReason::Expired);
         }
-        let counts = |list: &[u16]| {
-            list.iter()
-                .filter(|v| voters.binary_search(v).is_ok())
-                .count()
-        };
-        let approvals = counts(&p.approvals);
-        let rejections = counts(&p.rejections);
-        let undecided = voters.len().saturating_sub(approvals + rejections);
+        let (approvals, undecided) = standing(p, &voters);
         if approvals >= needed {
             let p = self.proposals.remove(i);
             return Outcome::Enact(take_kind(p));
@@ -299,15 +292,7 @@ impl ChannelState {
         let mut gone = Vec::new();
         let mut kept = Vec::with_capacity(self.proposals.len());
         for p in std::mem::take(&mut self.proposals) {
-            let counts = |list: &[u16]| {
-                list.iter()
-                    .filter(|v| voters.binary_search(v).is_ok())
-                    .count()
-            };
-            let approvals = counts(&p.approvals);
-            let undecided = voters
-                .len()
-                .saturating_sub(approvals + counts(&p.rejections));
+            let (approvals, undecided) = standing(&p, &voters);
             let obsolete = match &p.kind {
                 ProposalKind::Rotate => false,
                 ProposalKind::AddAdmin(phone) => self.member(phone).is_some_and(|m| m.is_admin()),
@@ -343,6 +328,20 @@ impl ChannelState {
         });
         gone
     }
+}
+
+/// Approvals by current eligible `voters` (sorted) and how many of them have not voted.
+fn standing(p: &Proposal, voters: &[u16]) -> (usize, usize) {
+    let counts = |list: &[u16]| {
+        list.iter()
+            .filter(|v| voters.binary_search(v).is_ok())
+            .count()
+    };
+    let approvals = counts(&p.approvals);
+    let undecided = voters
+        .len()
+        .saturating_sub(approvals + counts(&p.rejections));
+    (approvals, undecided)
 }
 
 fn take_kind(mut p: Proposal) -> ProposalKind {

@@ -43,41 +43,9 @@ pub struct Rekeyed {
 /// admin whose session receives `new_sk` directly; `new_state_epoch` must exceed the current
 /// state epoch. Every pending OTP (they wrap the old SK) is replaced: pending admins get a new
 /// one. On error nothing has been sealed; the caller must then drop `state` unsaved.
-#[allow(clippy::too_many_arguments)]
-pub fn rekey<R: RngCore + CryptoRng>(
-    channel_id: &ChannelId,
-    state: &mut ChannelState,
-    old_dk: &Dk,
-    old_sk: &Sk,
-    removed: Option<&Phone>,
-    requester: Option<&Phone>,
-    new_state_epoch: u64,
-    table: &mut StaleTable,
-    otps: &mut OtpSet,
-    now: u64,
-    otp_ttl_secs: u64,
-    rng: &mut R,
-) -> Result<Rekeyed, VaultError> {
-    rekey_to(
-        channel_id,
-        state,
-        old_dk,
-        old_sk,
-        None,
-        removed,
-        requester,
-        new_state_epoch,
-        table,
-        otps,
-        now,
-        otp_ttl_secs,
-        rng,
-    )
-}
-
-/// [`rekey`] to a new SK the requester's client generated and saved before asking
-/// (`Some`), so that a lost answer cannot leave the channel with a key nobody holds
-/// (VAULT.md §13); `None` generates one here. The new SK must differ from `old_sk`.
+/// `new_sk` is the SK the requester's client generated and saved before asking (`Some`),
+/// so that a lost answer cannot leave the channel with a key nobody holds (VAULT.md §13);
+/// `None` generates one here. It must differ from `old_sk`.
 #[allow(clippy::too_many_arguments)]
 pub fn rekey_to<R: RngCore + CryptoRng>(
     channel_id: &ChannelId,

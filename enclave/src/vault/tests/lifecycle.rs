@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use super::{channel, phone, rng};
 use crate::vault::lifecycle::rotate;
 use crate::vault::lifecycle::{
-    catch_up, challenge, complete_admin, invite_admin, rekey, rekey_to, response, Challenge,
+    catch_up, challenge, complete_admin, invite_admin, rekey_to, response, Challenge,
     DiscardReason, Otp, OtpSet, Outcome, ProposalKind, SkVerifier, StaleTable,
     DEFAULT_OTP_TTL_SECS, MAX_STALE_ENTRIES, OTP_TEXT_LEN,
 };
@@ -511,11 +511,12 @@ fn removed_admin_with_saved_key_and_old_blob_cannot_read_post_removal_data() {
 
     let removed = phone(2);
     let requester = phone(0);
-    let out = rekey(
+    let out = rekey_to(
         &c.id,
         &mut c.state,
         &c.dk,
         &c.sk,
+        None,
         Some(&removed),
         Some(&requester),
         6,
@@ -638,11 +639,12 @@ fn removed_admin_with_saved_key_and_old_blob_cannot_read_post_removal_data() {
 fn rekey_refusals() {
     let mut c = setup(2, 1, 13);
     let mut go = |removed: &crate::vault::model::Phone, requester| {
-        rekey(
+        rekey_to(
             &c.id,
             &mut c.state,
             &c.dk,
             &c.sk,
+            None,
             Some(removed),
             requester,
             2,
