@@ -1,131 +1,16 @@
 //! Broadcast fan-out: encrypt + serialize one message to 10,000 established sessions
 //! through `fanout::prepare_one` (what `send_many` does before the network), against a
 //! bare libsignal `message_encrypt` loop over the same sessions. Prints one run.
+//!
+//! `cargo bench -p sealboost-tests --bench broadcast` runs the same comparison and then the
+//! end-to-end broadcast, printing both of issue 5's figures from one run.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::time::{Duration, Instant, SystemTime};
-
-use futures::executor::block_on;
-use libsignal_protocol::{message_encrypt, DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
-use signal_client::store::aci_from_bytes;
-use signal_client::{cipher, fanout, keys, ProtocolStore};
-
-const RECIPIENTS: usize = 10_000;
-/// Distinct recipient key sets (bundles are reused across recipients; every session still
-/// has its own PQXDH run and ratchet state).
-const KEY_SETS: usize = 64;
+// The broadcast bench reads the figures this one only prints.
+#[allow(dead_code)]
+#[path = "common/fanout_ratio.rs"]
+mod fanout_ratio;
 
 fn main() {
-    let n = std::env::var("FANOUT_RECIPIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(RECIPIENTS);
-    let mut rng = rand::rng();
-    let now = Timestamp::from_epoch_millis(1_700_000_000_000);
-    let dev = DeviceId::try_from(1u8).unwrap();
-    let mut channel = ProtocolStore::new(IdentityKeyPair::generate(&mut rng), 1);
-    let sets: Vec<_> = (0..KEY_SETS)
-        .map(|_| {
-            let mut s = ProtocolStore::new(IdentityKeyPair::generate(&mut rng), 2);
-            keys::install_initial_keys(&mut s, now, &mut rng).unwrap();
-            keys::local_bundle(&s, dev, None).unwrap()
-        })
-        .collect();
-    let t = Instant::now();
-    let acis: Vec<_> = (0..n)
-        .map(|i| {
-            let mut b = [0u8; 16];
-            b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-            b[8] = 0x80; // a v4-looking UUID, irrelevant to the crypto
-            aci_from_bytes(b)
-        })
-        .collect();
-    for (i, aci) in acis.iter().enumerate() {
-        let addr = ProtocolAddress::new(aci.service_id_string(), dev);
-        block_on(cipher::process_bundle(
-            &mut channel,
-            &addr,
-            &sets[i % KEY_SETS],
-            SystemTime::now(),
-            &mut rng,
-        ))
-        .unwrap();
-    }
-    println!("set up {n} PQXDH sessions in {:.2?}", t.elapsed());
-
-    let content = vec![b'x'; 120];
-    let padded = cipher::pad(&content);
-    let addrs: Vec<_> = acis
-        .iter()
-        .map(|a| ProtocolAddress::new(a.service_id_string(), dev))
-        .collect();
-
-    // Both paths run over the same sessions, interleaved in chunks of CHUNK recipients so
-    // that load from other processes on the machine falls on both alike; each pass sums
-    // its chunks, and the best of PASSES passes is kept per path.
-    const CHUNK: usize = 250;
-    const PASSES: usize = 3;
-    let mut rng = rand::rng();
-    let (mut tb, mut to) = (Duration::MAX, Duration::MAX);
-    let (mut bb, mut bo) = (0usize, 0usize);
-    for pass in 0..=PASSES {
-        let (mut pb, mut po) = (Duration::ZERO, Duration::ZERO);
-        (bb, bo) = (0, 0);
-        for (addr_chunk, aci_chunk) in addrs.chunks(CHUNK).zip(acis.chunks(CHUNK)) {
-            let t = Instant::now();
-            for a in addr_chunk {
-                let m = block_on(message_encrypt(
-                    &padded,
-                    a,
-                    &mut channel.sessions,
-                    &mut channel.identities,
-                    SystemTime::now(),
-                    &mut rng,
-                ))
-                .unwrap();
-                bb += m.serialize().len();
-            }
-            pb += t.elapsed();
-            let t = Instant::now();
-            for a in aci_chunk {
-                let p = block_on(fanout::prepare_one(
-                    &mut channel,
-                    a,
-                    &padded,
-                    None,
-                    1_700_000_000_000,
-                    SystemTime::now(),
-                    &mut rng,
-                ))
-                .unwrap();
-                bo += p.body.len();
-            }
-            po += t.elapsed();
-        }
-        // Pass 0 warms caches and the allocator.
-        if pass > 0 {
-            tb = tb.min(pb);
-            to = to.min(po);
-        }
-    }
-    println!("bare libsignal message_encrypt x{n}: {tb:.2?} ({bb} ciphertext bytes)");
-    println!("fan-out path (encrypt + IncomingMessageList JSON) x{n}: {to:.2?} ({bo} body bytes)");
-    println!(
-        "ratio fan-out / bare = {:.3}x (goal <= 1.25x)",
-        to.as_secs_f64() / tb.as_secs_f64()
-    );
-
-    // The sealed channel state carries this store: how big and how fast is it?
-    let t = Instant::now();
-    let enc = channel.encode().unwrap();
-    let te = t.elapsed();
-    let t = Instant::now();
-    let back = ProtocolStore::decode(&enc).unwrap();
-    let td = t.elapsed();
-    assert_eq!(back.session_count(), n);
-    println!(
-        "store with {n} sessions: {} bytes ({} per session), encode {te:.2?}, decode {td:.2?}",
-        enc.len(),
-        enc.len() / n.max(1)
-    );
+    fanout_ratio::run(fanout_ratio::recipients_from_env());
 }
