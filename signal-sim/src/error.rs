@@ -21,6 +21,9 @@ pub enum SimError {
     /// libsignal refused to build a sealed-sender certificate.
     #[error("sealed-sender certificate error: {0}")]
     SenderCertificate(String),
+    /// A configuration value is not one the sim accepts.
+    #[error("bad configuration: {reason}")]
+    Config { reason: &'static str },
 }
 
 impl SimError {

@@ -51,6 +51,53 @@ pub struct Config {
     pub rate_per_sec: f64,
     /// Senders (e164) whose sends are answered 428 (the test trigger of SPEC §7.4).
     pub challenge_senders: Vec<String>,
+    /// The status a rate-limited send is answered with, always with `Retry-After` (SPEC §8).
+    pub rate_limit_status: RateLimitStatus,
+}
+
+/// How the sim answers a rate-limited send (SPEC §8). Both carry `Retry-After`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateLimitStatus {
+    /// 429 Too Many Requests, as the service answers today.
+    #[default]
+    TooManyRequests,
+    /// 413 with `Retry-After`, the real service's older mapping of rate limits. An oversized
+    /// body is still 413 *without* `Retry-After`.
+    PayloadTooLarge,
+}
+
+impl RateLimitStatus {
+    /// The HTTP status code.
+    pub fn code(self) -> u16 {
+        match self {
+            RateLimitStatus::TooManyRequests => 429,
+            RateLimitStatus::PayloadTooLarge => 413,
+        }
+    }
+}
+
+impl std::str::FromStr for RateLimitStatus {
+    type Err = SimError;
+
+    /// `"429"` or `"413"`.
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        match s {
+            "429" => Ok(RateLimitStatus::TooManyRequests),
+            "413" => Ok(RateLimitStatus::PayloadTooLarge),
+            _ => Err(SimError::Config {
+                reason: "rate-limit status must be 429 or 413",
+            }),
+        }
+    }
+}
+
+/// SIM-ONLY counters, read with `GET /v1/sim/stats` or [`ServerHandle::stats`] (SPEC §7.11).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStats {
+    /// Sends refused by the rate limiter (§8), whichever status answered them.
+    pub rate_limited: u64,
 }
 
 impl Config {
@@ -64,6 +111,7 @@ impl Config {
             rate_burst: 60,
             rate_per_sec: 1.0,
             challenge_senders: vec![],
+            rate_limit_status: RateLimitStatus::TooManyRequests,
         }
     }
 }
@@ -75,6 +123,8 @@ pub(crate) struct Sim {
     pub shutdown: watch::Receiver<bool>,
     /// `host:port` used in self-referencing URLs when a request has no Host header.
     pub host: String,
+    /// Sends refused by the rate limiter (SPEC §7.11).
+    pub rate_limited: std::sync::atomic::AtomicU64,
 }
 
 impl Sim {
@@ -82,6 +132,12 @@ impl Sim {
     /// that matters to a test double, so poisoning is ignored.
     pub(crate) fn state(&self) -> MutexGuard<'_, state::State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn stats(&self) -> SimStats {
+        SimStats {
+            rate_limited: self.rate_limited.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 
@@ -129,6 +185,7 @@ impl Server {
             state: Mutex::new(state::State::new(limiter)),
             certs,
             shutdown: rx.clone(),
+            rate_limited: std::sync::atomic::AtomicU64::new(0),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
         let task = tokio::spawn(server::accept_loop(listener, acceptor, sim.clone(), rx));
@@ -193,6 +250,11 @@ impl ServerHandle {
             .get(&aci)
             .and_then(|a| a.devices.get(&device_id))
             .map_or(0, |d| d.mailbox.len())
+    }
+
+    /// SIM-ONLY: the counters of `GET /v1/sim/stats` (SPEC §7.11).
+    pub fn stats(&self) -> SimStats {
+        self.sim.stats()
     }
 
     /// Stop accepting, close connections (WebSockets with 1001), and wait for the listener.

@@ -40,6 +40,10 @@ enum Cmd {
         /// Answer sends from this e164 with 428 (test trigger); repeatable.
         #[arg(long = "challenge-sender")]
         challenge_senders: Vec<String>,
+        /// Status of a rate-limited send, always with Retry-After: 429, or 413 (the real
+        /// service's older mapping).
+        #[arg(long, default_value = "429")]
+        rate_limit_status: signal_sim::RateLimitStatus,
     },
 }
 
@@ -62,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
                 rate_burst,
                 rate_per_sec,
                 challenge_senders,
+                rate_limit_status,
             },
     } = Cli::parse();
     let mut config = signal_sim::Config::new(listen);
@@ -71,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     config.rate_burst = rate_burst;
     config.rate_per_sec = rate_per_sec;
     config.challenge_senders = challenge_senders;
+    config.rate_limit_status = rate_limit_status;
     let handle = signal_sim::Server::start(config).await?;
     println!(
         "signal-sim ready addr={} ca={}",

@@ -113,11 +113,7 @@ pub(crate) fn send_multi(sim: &Sim, req: &Req) -> R {
         }
     }
     if retry > 0 {
-        return Err(Resp {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            headers: vec![("retry-after", retry.to_string())],
-            body: Bytes::new(),
-        });
+        return Err(crate::routes::rate_limited(sim, retry));
     }
     // 6. Device lists, then registration ids. Excluded recipients (no devices) are skipped.
     let mut mismatched = Vec::new();

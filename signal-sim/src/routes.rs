@@ -86,6 +86,22 @@ fn bad_body(e: &ApiError) -> Resp {
     }
 }
 
+/// A rate-limited send (SPEC §8): the configured status (429, or 413) with `Retry-After`.
+/// Counted for `GET /v1/sim/stats` (§7.11).
+pub(crate) fn rate_limited(sim: &Sim, retry_after_secs: u64) -> Resp {
+    sim.rate_limited
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let status = match sim.config.rate_limit_status {
+        crate::RateLimitStatus::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        crate::RateLimitStatus::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+    };
+    Resp {
+        status,
+        headers: vec![("retry-after", retry_after_secs.to_string())],
+        body: Bytes::new(),
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Resp> {
     parse_json(body).map_err(|e| bad_body(&e))
 }
@@ -201,6 +217,7 @@ pub(crate) fn handle(sim: &Sim, req: Req) -> Resp {
         (&Method::GET, ["attachments", key]) => download(sim, key),
         (&Method::HEAD, ["v1", "accounts", "account", id]) => account_exists(sim, id),
         (&Method::GET, ["v1", "directory", e164]) => directory(sim, &req, e164),
+        (&Method::GET, ["v1", "sim", "stats"]) => Ok(Resp::json(StatusCode::OK, &sim.stats())),
         _ => Err(Resp::error(StatusCode::NOT_FOUND, "not found")),
     };
     r.unwrap_or_else(|e| e)
@@ -545,11 +562,7 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
     }
     // SPEC §8
     if let Err(secs) = st.limiter.take(sender.map(|(a, _)| a), aci, Instant::now()) {
-        return Err(Resp {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            headers: vec![("retry-after", secs.to_string())],
-            body: Bytes::new(),
-        });
+        return Err(rate_limited(sim, secs));
     }
     // Device list: every device of the recipient except the sending device itself.
     let to_self = sender.is_some_and(|(a, _)| a == aci);

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
-//! REST routes over real TLS sockets (SPEC §7.1–§7.5, §7.7–§7.9).
+//! REST routes over real TLS sockets (SPEC §7.1–§7.5, §7.7–§7.9, §7.11, §8).
 
 mod common;
 
@@ -7,6 +7,7 @@ use common::*;
 use hyper::{Method, StatusCode};
 use signal_api::envelope::Type;
 use signal_api::*;
+use signal_sim::{RateLimitStatus, SimStats};
 
 #[tokio::test]
 async fn registration_flow() {
@@ -408,6 +409,10 @@ async fn message_status_codes() {
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        !r.headers.contains_key("retry-after"),
+        "too large is not a rate limit (SPEC §8)"
+    );
     // 413: the whole body over the JSON limit.
     let auth = a.auth();
     let r = sim
@@ -419,6 +424,7 @@ async fn message_status_codes() {
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!r.headers.contains_key("retry-after"));
     // 400: garbage.
     let r = sim
         .request(
@@ -448,6 +454,7 @@ async fn message_status_codes() {
         .parse()
         .unwrap();
     assert!((1..=100).contains(&retry), "{retry}");
+    assert_eq!(sim.handle.stats().rate_limited, 1, "one refusal counted");
     // Another sender to the same recipient has its own bucket.
     let to_a = a.aci.to_string();
     assert_eq!(
@@ -490,6 +497,66 @@ async fn rate_limit_refills() {
         sim.send(Some(&a), &to_b, ok(), &[]).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn rate_limits_answered_413_with_retry_after_when_configured() {
+    let sim = start(|c| {
+        c.rate_burst = 1;
+        c.rate_per_sec = 0.5;
+        c.rate_limit_status = "413".parse().unwrap();
+    })
+    .await;
+    assert_eq!(
+        sim.handle.stats(),
+        SimStats { rate_limited: 0 },
+        "nothing refused yet"
+    );
+    let a = sim.register("+15550008891").await;
+    let b = sim.register("+15550008892").await;
+    let to_b = b.aci.to_string();
+    let ok = || vec![msg(1, b.registration_id, Type::Ciphertext, b"x")];
+    assert_eq!(
+        sim.send(Some(&a), &to_b, ok(), &[]).await.status,
+        StatusCode::OK
+    );
+    let r = sim.send(Some(&a), &to_b, ok(), &[]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers["retry-after"], "2");
+    // An oversized body is still 413, but without Retry-After, and is not counted.
+    let big = vec![0u8; limits::MAX_MESSAGE_CONTENT_LEN + 1];
+    let r = sim
+        .send(
+            Some(&a),
+            &to_b,
+            vec![msg(1, b.registration_id, Type::Ciphertext, &big)],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!r.headers.contains_key("retry-after"));
+    // The counters route (SPEC §7.11) needs no credentials.
+    let r = sim.request(Method::GET, "/v1/sim/stats", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let stats: SimStats = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(stats, SimStats { rate_limited: 1 });
+    assert_eq!(
+        std::str::from_utf8(&r.body).unwrap(),
+        r#"{"rateLimited":1}"#
+    );
+}
+
+#[test]
+fn rate_limit_status_parses_only_429_and_413() {
+    assert_eq!(
+        "429".parse::<RateLimitStatus>().unwrap(),
+        RateLimitStatus::TooManyRequests
+    );
+    assert_eq!("413".parse::<RateLimitStatus>().unwrap().code(), 413);
+    assert!(matches!(
+        "503".parse::<RateLimitStatus>(),
+        Err(signal_sim::SimError::Config { .. })
+    ));
 }
 
 #[tokio::test]
