@@ -61,12 +61,16 @@ pub enum Error {
     /// The recipient is not registered (404 on send).
     #[error("recipient is not registered")]
     Unregistered,
-    /// Rate limited / too large too many times in a row; gave up.
+    /// Rate limited (429, or 413 with `Retry-After`) too many times in a row; gave up.
     #[error("{operation}: gave up after {attempts} attempts (rate limited)")]
     RateLimited {
         operation: &'static str,
         attempts: u32,
     },
+    /// The service refused the request as too large (413 without `Retry-After`); sending
+    /// the same request again cannot succeed, so it is not retried (SPEC §4).
+    #[error("{operation}: the service refused the request as too large")]
+    PayloadTooLarge { operation: &'static str },
     /// Mismatched/stale devices did not converge within the attempt budget.
     #[error("device list did not converge after {attempts} attempts")]
     DevicesDidNotConverge { attempts: u32 },

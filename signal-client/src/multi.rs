@@ -3,8 +3,6 @@
 //! `PUT /v1/messages/multi_recipient` (SPEC.md §7). Recipients get our sender key once, in
 //! a 1:1 `Content.senderKeyDistributionMessage`.
 
-use std::time::Duration;
-
 use hyper::Method;
 use libsignal_protocol::{
     create_sender_key_distribution_message, group_encrypt, sealed_sender_multi_recipient_encrypt,
@@ -16,9 +14,7 @@ use signal_api::json;
 
 use crate::cipher;
 use crate::error::{Error, Result};
-use crate::service::{
-    SendReport, SignalClient, DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, MAX_SEND_ATTEMPTS,
-};
+use crate::service::{rate_limit_wait, SendReport, SignalClient, MAX_SEND_ATTEMPTS};
 
 /// The body's content type.
 pub const MRM_CONTENT_TYPE: &str = "application/vnd.signal-messenger.mrm";
@@ -237,11 +233,12 @@ impl SignalClient {
                     }
                 }
                 413 | 429 => {
+                    let Some(wait) = rate_limit_wait(&resp) else {
+                        return Err(Error::PayloadTooLarge {
+                            operation: "multi-recipient send",
+                        });
+                    };
                     last_rate_limited = true;
-                    let wait = resp
-                        .retry_after
-                        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
-                        .min(MAX_RETRY_AFTER);
                     tokio::time::sleep(wait).await;
                 }
                 s => {

@@ -24,7 +24,7 @@ use crate::transport::{Connector, HttpClient, Response, TlsTrust};
 pub const MAX_SEND_ATTEMPTS: u32 = 8;
 /// Bound on honoured `Retry-After` waits.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Wait when 429/413 carries no `Retry-After`.
+/// Wait when a 429 carries no `Retry-After` (a 413 without it is not a rate limit, SPEC §4).
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// One-time keys uploaded per batch (the service takes at most 100).
 pub const PREKEY_BATCH: u32 = 100;
@@ -144,6 +144,18 @@ fn status_err(operation: &'static str, r: &Response) -> Error {
         operation,
         status: r.status.as_u16(),
     }
+}
+
+/// How long to wait before retrying a rate-limited send (SPEC §4): a 429 (with or without
+/// `Retry-After`) or a 413 *with* `Retry-After` (the service's older rate-limit mapping).
+/// `None` for anything else, including a 413 without `Retry-After` (too large).
+pub(crate) fn rate_limit_wait(r: &Response) -> Option<Duration> {
+    let wait = match (r.status.as_u16(), r.retry_after) {
+        (429, after) => after.map_or(DEFAULT_RETRY_AFTER, Duration::from_secs),
+        (413, Some(after)) => Duration::from_secs(after),
+        _ => return None,
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn parse<T: serde::de::DeserializeOwned + json::Validate>(
@@ -789,11 +801,12 @@ impl SignalClient {
                     }
                 }
                 413 | 429 => {
+                    let Some(wait) = rate_limit_wait(&resp) else {
+                        return Err(Error::PayloadTooLarge {
+                            operation: "send message",
+                        });
+                    };
                     last_rate_limited = true;
-                    let wait = resp
-                        .retry_after
-                        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
-                        .min(MAX_RETRY_AFTER);
                     tokio::time::sleep(wait).await;
                 }
                 _ => return Err(status_err("send message", &resp)),
