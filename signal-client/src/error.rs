@@ -95,12 +95,20 @@ pub enum Error {
     /// A timeout elapsed.
     #[error("timed out during {operation}")]
     Timeout { operation: &'static str },
+    /// The recipient is *strict* (see `ProtocolStore::set_strict`) and the service offered
+    /// an identity key other than the one on record (a changed safety number), or a session
+    /// was built on one: nothing was encrypted to it and nothing was sent (SPEC.md §4.1).
+    #[error("the recipient's identity key changed and is not trusted")]
+    UntrustedIdentity,
 }
 
 impl From<SignalProtocolError> for Error {
     fn from(e: SignalProtocolError) -> Self {
-        Error::Protocol {
-            kind: protocol_kind(&e),
+        match e {
+            SignalProtocolError::UntrustedIdentity(_) => Error::UntrustedIdentity,
+            e => Error::Protocol {
+                kind: protocol_kind(&e),
+            },
         }
     }
 }

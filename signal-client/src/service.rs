@@ -60,7 +60,9 @@ impl std::fmt::Debug for ServiceConfig {
 /// What a send did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
-    /// A device's identity key changed (accepted; the caller applies policy).
+    /// A device's identity key changed and was accepted (the caller applies policy). For a
+    /// strict recipient a change is never accepted: the send fails with
+    /// [`Error::UntrustedIdentity`] instead and nothing goes to them (SPEC.md §4.1).
     pub identity_changed: bool,
     /// Delivered as sealed sender.
     pub sealed: bool,
@@ -570,7 +572,9 @@ impl SignalClient {
     // -- sending ---------------------------------------------------------------------------
 
     /// Sends serialized `Content` to one recipient (all its devices), recovering from
-    /// 401/409/410/413/429 as SPEC.md §4 says.
+    /// 401/409/410/413/429 as SPEC.md §4 says. A strict recipient
+    /// ([`crate::ProtocolStore::set_strict`]) whose identity key changed gets nothing:
+    /// [`Error::UntrustedIdentity`].
     pub async fn send(&mut self, to: &Aci, content: &[u8], timestamp: u64) -> Result<SendReport> {
         let padded = zeroize::Zeroizing::new(cipher::pad(content));
         self.send_padded(to, &padded, timestamp, None).await

@@ -4,7 +4,7 @@
 //! libsignal's store traits are `async_trait(?Send)`: futures over this store are `!Send`
 //! and must run on a current-thread runtime / `LocalSet` (the enclave does so).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use libsignal_protocol::{
@@ -62,6 +62,8 @@ pub const MAX_SENDER_KEY_RECORD_LEN: usize = 64 * 1024;
 pub const MAX_SKDM_SHARED: usize = 1_000_000;
 /// Bound on the number of unreported identity changes held between `take_identity_changes`.
 pub const MAX_PENDING_IDENTITY_CHANGES: usize = 100_000;
+/// Bound on strict names (`ProtocolStore::set_strict`); a channel's admins are far fewer.
+pub const MAX_STRICT: usize = 10_000;
 
 const KYBER_FLAG_LAST_RESORT: u8 = 1;
 const RECIPIENT_FLAG_E164: u8 = 1;
@@ -117,6 +119,9 @@ pub struct Identities {
     registration_id: u32,
     known: HashMap<String, IdentityKey>,
     changes: Vec<String>,
+    /// Names whose identity must not change when sending (SPEC.md §1, identity policy).
+    /// Not encoded: the caller sets it for each operation.
+    strict: HashSet<String>,
 }
 
 /// One-time EC prekeys (libsignal's `PreKeyStore`).
@@ -156,6 +161,19 @@ impl Sessions {
     /// The remote registration id of the current session with `address`.
     pub fn registration_id(&self, address: &ProtocolAddress) -> Option<u32> {
         self.get(address)?.remote_registration_id().ok()
+    }
+
+    /// Every device's session record for `name` (the fan-out copies them per thread).
+    pub(crate) fn records(&self, name: &str) -> impl Iterator<Item = (u8, &SessionRecord)> {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flat_map(|devs| devs.iter().map(|(d, r)| (*d, r)))
+    }
+
+    /// Stores a record without the copy `store_session` makes (the fan-out's write-back).
+    pub(crate) fn put(&mut self, address: &ProtocolAddress, record: SessionRecord) {
+        self.insert(address, record);
     }
 
     fn get(&self, address: &ProtocolAddress) -> Option<&SessionRecord> {
@@ -267,6 +285,7 @@ impl ProtocolStore {
                 registration_id,
                 known: HashMap::new(),
                 changes: Vec::new(),
+                strict: HashSet::new(),
             },
             prekeys: PreKeys::default(),
             signed_prekeys: SignedPreKeys::default(),
@@ -418,9 +437,44 @@ impl ProtocolStore {
     }
 
     /// Identity changes (protocol-address names whose identity key was replaced) since the
-    /// last call. The store accepts every change; policy belongs to the caller.
+    /// last call. The store accepts every change it is asked to save (a strict name's new
+    /// key is never offered for saving when sending: it is refused first); policy belongs to
+    /// the caller.
     pub fn take_identity_changes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.identities.changes)
+    }
+
+    /// Makes exactly `acis` *strict* (SPEC.md §1, identity policy): for them, sending
+    /// trusts only the identity key on record, so a changed safety number makes libsignal
+    /// refuse to build a session or encrypt ([`Error::UntrustedIdentity`]) instead of the
+    /// change being accepted. Receiving is unaffected. The set is not part of the encoding:
+    /// the caller sets it before every send (the enclave: the channel's authorized admins).
+    /// At most [`MAX_STRICT`] entries are kept; excess ones are ignored.
+    pub fn set_strict<'a>(&mut self, acis: impl IntoIterator<Item = &'a Aci>) {
+        let strict = &mut self.identities.strict;
+        strict.clear();
+        for aci in acis.into_iter().take(MAX_STRICT) {
+            strict.insert(aci.service_id_string());
+        }
+    }
+
+    /// Whether `aci` is strict (see [`ProtocolStore::set_strict`]).
+    pub fn is_strict(&self, aci: &Aci) -> bool {
+        self.identities.strict.contains(&aci.service_id_string())
+    }
+
+    /// The identity key on record for `aci`, if any.
+    pub fn identity(&self, aci: &Aci) -> Option<IdentityKey> {
+        self.identities.known.get(&aci.service_id_string()).copied()
+    }
+
+    /// Forgets the identity key on record for `aci`, so the next one seen is accepted as
+    /// the first (trust on first use), strict or not. The enclave calls this when another
+    /// admin re-authorizes an admin whose safety number changed. Sessions are kept.
+    pub fn forget_identity(&mut self, aci: &Aci) {
+        let name = aci.service_id_string();
+        self.identities.known.remove(&name);
+        self.identities.changes.retain(|n| *n != name);
     }
 
     /// The recipient-book entry for an ACI.
@@ -530,12 +584,16 @@ impl IdentityKeyStore for Identities {
     }
     async fn is_trusted_identity(
         &self,
-        _address: &ProtocolAddress,
-        _identity: &IdentityKey,
-        _direction: Direction,
+        address: &ProtocolAddress,
+        identity: &IdentityKey,
+        direction: Direction,
     ) -> SResult<bool> {
-        // Every identity is accepted; a change is reported through save_identity and the
-        // caller (the enclave's relay) applies policy. See the module docs.
+        // Receiving always trusts, and so does sending to anyone not strict: a change is
+        // reported through save_identity and the caller applies policy. Sending to a strict
+        // name trusts only the key on record (or any key when none is) (SPEC.md §1).
+        if matches!(direction, Direction::Sending) && self.strict.contains(address.name()) {
+            return Ok(self.known.get(address.name()).is_none_or(|k| k == identity));
+        }
         Ok(true)
     }
     async fn get_identity(&self, address: &ProtocolAddress) -> SResult<Option<IdentityKey>> {

@@ -496,3 +496,137 @@ async fn multi_recipient_sealed_sender_broadcast() {
         .store
         .has_sender_key(dist, &acis[0], DeviceId::try_from(1u8).unwrap()));
 }
+
+/// How long a "nothing arrived" check listens.
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn text_content(t: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&signal_api::Content {
+        data_message: Some(signal_api::DataMessage {
+            body: Some(t.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_recipient_with_a_new_identity_gets_nothing_until_forgotten() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut chan = phone(&cfg, "+15550000161").await;
+    let mut b = phone(&cfg, "+15550000162").await;
+    let b_aci = chan.client.lookup(b.e164()).await.unwrap().unwrap();
+    chan.client.account.store.set_strict([&b_aci]);
+    assert!(chan.client.account.store.is_strict(&b_aci));
+
+    // Strict changes nothing while the identity stays the same.
+    chan.send_text("+15550000162", "before").await.unwrap();
+    expect_text(&mut b, "before").await;
+    let old = chan.client.account.store.identity(&b_aci).unwrap();
+
+    // b reinstalls: the stale session (410) is dropped, the new bundle's identity is
+    // refused, and nothing reaches the new phone.
+    drop(b);
+    let mut b2 = phone(&cfg, "+15550000162").await;
+    let r = chan.send_text("+15550000162", "secret one").await;
+    assert!(matches!(r, Err(Error::UntrustedIdentity)), "{r:?}");
+    // Without any session left, send_many refuses at the bundle too.
+    let res = chan
+        .client
+        .send_many(&[b_aci], &text_content("secret two"), 2)
+        .await;
+    assert_eq!(res.len(), 1);
+    assert!(matches!(res[0].1, Err(Error::UntrustedIdentity)), "{res:?}");
+    assert!(chan
+        .client
+        .account
+        .store
+        .session_devices(&b_aci.service_id_string())
+        .is_empty());
+    assert_eq!(chan.client.account.store.identity(&b_aci), Some(old));
+    let got = b2.receive_for(QUIET).await.unwrap();
+    assert!(got.is_empty(), "{:?}", got.len());
+
+    // Once the caller forgets the old key (an admin re-ADDed them), the new one is trusted
+    // on first use, strict or not, and the message goes out.
+    chan.client.account.store.forget_identity(&b_aci);
+    let r = chan
+        .send_text("+15550000162", "welcome back")
+        .await
+        .unwrap();
+    assert!(!r.identity_changed);
+    expect_text(&mut b2, "welcome back").await;
+    let new = chan.client.account.store.identity(&b_aci).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        new.serialize(),
+        b2.client
+            .account
+            .store
+            .identity_key_pair()
+            .identity_key()
+            .serialize()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strictness_is_per_recipient_and_only_for_sending() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut chan = phone(&cfg, "+15550000171").await;
+    chan.client.try_unrestricted = false;
+    let mut admin = phone(&cfg, "+15550000172").await;
+    let mut sub = phone(&cfg, "+15550000173").await;
+    let admin_aci = chan.client.lookup(admin.e164()).await.unwrap().unwrap();
+    let sub_aci = chan.client.lookup(sub.e164()).await.unwrap().unwrap();
+    let res = chan
+        .client
+        .send_many(&[admin_aci, sub_aci], &text_content("hello"), 1)
+        .await;
+    assert!(res.iter().all(|(_, r)| r.is_ok()), "{res:?}");
+    expect_text(&mut admin, "hello").await;
+    expect_text(&mut sub, "hello").await;
+
+    drop(admin);
+    drop(sub);
+    let mut admin2 = phone(&cfg, "+15550000172").await;
+    let mut sub2 = phone(&cfg, "+15550000173").await;
+    chan.client.account.store.set_strict([&admin_aci]);
+    assert!(!chan.client.account.store.is_strict(&sub_aci));
+    let res = chan
+        .client
+        .send_many(&[admin_aci, sub_aci], &text_content("news"), 2)
+        .await;
+    for (aci, r) in &res {
+        if *aci == admin_aci {
+            assert!(matches!(r, Err(Error::UntrustedIdentity)), "{r:?}");
+        } else {
+            // A recipient that is not strict: the new identity is trusted and re-sent.
+            assert!(matches!(r, Ok(rep) if rep.identity_changed), "{r:?}");
+        }
+    }
+    expect_text(&mut sub2, "news").await;
+    let got = admin2.receive_for(QUIET).await.unwrap();
+    assert!(got.is_empty(), "{:?}", got.len());
+
+    // Receiving is never refused: the reinstalled phone's own message decrypts, reports
+    // the change and records the new key (the caller deauthorizes), after which replies
+    // encrypt to the key on record.
+    admin2.send_text("+15550000171", "it's me").await.unwrap();
+    let mut rx = signal_client::ws::Receiver::new(
+        chan.client.http().clone(),
+        chan.client.account.credentials.basic_auth(),
+    );
+    let incoming = loop {
+        if let Event::Envelope { id, envelope } = rx.next().await.unwrap() {
+            rx.ack(id).await.unwrap();
+            let i = chan.client.decrypt(&envelope).await.unwrap();
+            if i.sender == admin_aci {
+                break i;
+            }
+        }
+    };
+    assert!(incoming.identity_changed);
+    let r = chan.send_text("+15550000172", "reply").await.unwrap();
+    assert_eq!(r.devices, 1);
+    expect_text(&mut admin2, "reply").await;
+}
