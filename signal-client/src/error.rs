@@ -89,6 +89,11 @@ pub enum Error {
     /// The WebSocket failed or closed.
     #[error("websocket: {reason}")]
     WebSocket { reason: &'static str },
+    /// The service closed the WebSocket with 4409: another connection for the same
+    /// account and device took over (SPEC §5). Reconnecting at once only knocks that one
+    /// off in turn; callers back off.
+    #[error("websocket: connected elsewhere (4409)")]
+    ConnectedElsewhere,
     /// Attachment crypto failed (bad MAC, bad digest, bad padding, too large).
     #[error("attachment: {reason}")]
     Attachment { reason: &'static str },

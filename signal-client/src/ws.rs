@@ -148,7 +148,7 @@ impl Receiver {
 
     /// The next event, reconnecting as needed. Sends keepalives while idle and answers
     /// `queue/empty` itself. A 4409 close (another connection for this device) is
-    /// returned as an error rather than fought over.
+    /// returned as [`Error::ConnectedElsewhere`] rather than fought over.
     pub async fn next(&mut self) -> Result<Event> {
         loop {
             self.ensure_connected().await?;
@@ -178,9 +178,7 @@ impl Receiver {
                     if cf.code == CloseCode::Library(consts::CLOSE_CONNECTED_ELSEWHERE) =>
                 {
                     self.ws = None;
-                    return Err(Error::WebSocket {
-                        reason: "connected elsewhere (4409)",
-                    });
+                    return Err(Error::ConnectedElsewhere);
                 }
                 Message::Close(_) => self.ws = None,
                 _ => {}
