@@ -1,0 +1,954 @@
+//! Every channel command in every language, end to end over real Signal: host + simulated
+//! enclave + signal-sim + simulated phones + the admin CLI, once per language (EN, ES, FR,
+//! DE; one test each, so they run in parallel).
+//!
+//! The keywords come from the relay's embedded `keywords.json` (the same file as
+//! `../shared/reference/signalboost-command-keywords.json`): each test sends every command
+//! that file lists for its language, with that language's first word for it (and the `!`,
+//! `~`, `@` sigils, and every SET_LANGUAGE word), and fails if any command of the file went
+//! unsent. Every answer must reach the right phone word for word in the right language (the
+//! texts below are the relay's catalogue, `enclave/src/relay/strings.rs`), and each command
+//! must have its effect: a removed or banned member gets nothing more, a banned sender's
+//! text reaches no admin, the hotline off refuses, vouching and its level gate JOIN and
+//! ACCEPT, DECLINE drops the invite, CONFIRM DESTROY ends the channel. At the end no phone
+//! holds a message the test did not expect, and nothing an admin saw names a subscriber.
+//! The admin CLI's `sealboost private` and `sealboost reply` are checked in each language too.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sealboost_tests::signal::{bodies, otp_in, AdminCli, World};
+use signal_client::phone::{Phone, Received};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// How long a phone listens to show that nothing more reaches it.
+const QUIET: Duration = Duration::from_millis(1500);
+const KEYWORDS_JSON: &str = include_str!("../../enclave/src/relay/keywords.json");
+const LANGS: [&str; 4] = ["EN", "ES", "FR", "DE"];
+/// The JSON's commands this relay answers with "not available here" (relay module doc).
+const UNSUPPORTED: [&str; 3] = ["CHANNEL", "REQUEST", "RESTART"];
+
+/// The relay's texts (`enclave/src/relay/strings.rs`) in EN, ES, FR, DE; `{name}` marks a
+/// parameter.
+const TEXTS: &[(&str, [&str; 4])] = &[
+    (
+        "BroadcastHeader",
+        [
+            "[BROADCAST FROM ADMIN {n}]",
+            "[TRANSMISIÓN DE ADMIN {n}]",
+            "[DIFFUSION DE ADMIN {n}]",
+            "[SENDUNG VON ADMIN {n}]",
+        ],
+    ),
+    (
+        "BroadcastSent",
+        [
+            "Broadcast sent to {subscribers} subscribers and {admins} other admins.",
+            "Transmisión enviada a {subscribers} suscriptores y {admins} otros admins.",
+            "Diffusion envoyée à {subscribers} abonné·es et {admins} autres admins.",
+            "Sendung an {subscribers} Abonnent*innen und {admins} weitere Admins geschickt.",
+        ],
+    ),
+    (
+        "PrivateHeader",
+        [
+            "[PRIVATE FROM ADMIN {n}]",
+            "[PRIVADO DE ADMIN {n}]",
+            "[PRIVÉ DE ADMIN {n}]",
+            "[PRIVAT VON ADMIN {n}]",
+        ],
+    ),
+    (
+        "PrivateSent",
+        [
+            "Private message sent to {admins} other admins.",
+            "Mensaje privado enviado a {admins} otros admins.",
+            "Message privé envoyé à {admins} autres admins.",
+            "Private Nachricht an {admins} weitere Admins geschickt.",
+        ],
+    ),
+    (
+        "HotlineHeader",
+        [
+            "[HOTLINE FROM @{id}]",
+            "[LÍNEA DIRECTA DE @{id}]",
+            "[HOTLINE DE @{id}]",
+            "[HOTLINE VON @{id}]",
+        ],
+    ),
+    (
+        "HotlineForwarded",
+        [
+            "Your message went to the channel's admins. They can answer you here; your number stays hidden from them.",
+            "Tu mensaje llegó a los admins del canal. Pueden responderte aquí; tu número sigue oculto para ellos.",
+            "Votre message a été transmis aux admins de la chaîne. Ils peuvent vous répondre ici ; votre numéro leur reste caché.",
+            "Deine Nachricht ging an die Admins des Kanals. Sie können dir hier antworten; deine Nummer bleibt ihnen verborgen.",
+        ],
+    ),
+    (
+        "HotlineOff",
+        [
+            "Sorry, this channel does not take incoming messages. Send HELP for what you can do.",
+            "Lo siento, este canal no recibe mensajes. Envía AYUDA para ver qué puedes hacer.",
+            "Désolé, cette chaîne ne reçoit pas de messages. Envoyez AIDE pour voir ce que vous pouvez faire.",
+            "Leider nimmt dieser Kanal keine Nachrichten an. Sende HILFE, um zu sehen, was du tun kannst.",
+        ],
+    ),
+    (
+        "ReplyToSenderHeader",
+        [
+            "[REPLY FROM THE ADMINS]",
+            "[RESPUESTA DE LOS ADMINS]",
+            "[RÉPONSE DES ADMINS]",
+            "[ANTWORT DER ADMINS]",
+        ],
+    ),
+    (
+        "ReplyCopyHeader",
+        [
+            "[REPLY TO @{id} FROM ADMIN {by}]",
+            "[RESPUESTA A @{id} DE ADMIN {by}]",
+            "[RÉPONSE À @{id} DE ADMIN {by}]",
+            "[ANTWORT AN @{id} VON ADMIN {by}]",
+        ],
+    ),
+    (
+        "ReplySent",
+        [
+            "Reply sent to @{id}.",
+            "Respuesta enviada a @{id}.",
+            "Réponse envoyée à @{id}.",
+            "Antwort an @{id} geschickt.",
+        ],
+    ),
+    (
+        "DidYouMeanBroadcast",
+        [
+            "Did you mean to broadcast? Start your message with BROADCAST (or !). Send HELP for all commands.",
+            "¿Querías transmitir? Empieza tu mensaje con TRANSMITIR (o !). Envía AYUDA para ver los comandos.",
+            "Vouliez-vous diffuser ? Commencez votre message par DIFFUSER (ou !). Envoyez AIDE pour les commandes.",
+            "Wolltest du senden? Beginne deine Nachricht mit SENDEN (oder !). Sende HILFE für alle Befehle.",
+        ],
+    ),
+    (
+        "Unsupported",
+        [
+            "That command is not available on this channel. Send HELP for the commands.",
+            "Ese comando no está disponible en este canal. Envía AYUDA para ver los comandos.",
+            "Cette commande n'est pas disponible sur cette chaîne. Envoyez AIDE pour les commandes.",
+            "Dieser Befehl ist in diesem Kanal nicht verfügbar. Sende HILFE für die Befehle.",
+        ],
+    ),
+    (
+        "YouWereRemoved",
+        [
+            "You were removed from this channel.",
+            "Te quitaron de este canal.",
+            "Vous avez été retiré·e de cette chaîne.",
+            "Du wurdest aus diesem Kanal entfernt.",
+        ],
+    ),
+    (
+        "YouRemovedSubscriber",
+        [
+            "You removed a subscriber.",
+            "Quitaste a un suscriptor.",
+            "Vous avez retiré un·e abonné·e.",
+            "Du hast eine*n Abonnent*in entfernt.",
+        ],
+    ),
+    (
+        "AdminRemovedSubscriber",
+        [
+            "ADMIN {by} removed a subscriber.",
+            "ADMIN {by} quitó a un suscriptor.",
+            "ADMIN {by} a retiré un·e abonné·e.",
+            "ADMIN {by} hat eine*n Abonnent*in entfernt.",
+        ],
+    ),
+    (
+        "YouBanned",
+        [
+            "@{id} is banned: their messages will no longer reach you.",
+            "@{id} está prohibido: sus mensajes ya no te llegarán.",
+            "@{id} est interdit·e : ses messages ne vous parviendront plus.",
+            "@{id} ist gesperrt: Nachrichten von dort erreichen euch nicht mehr.",
+        ],
+    ),
+    (
+        "AdminBanned",
+        [
+            "ADMIN {by} banned @{id}.",
+            "ADMIN {by} prohibió a @{id}.",
+            "ADMIN {by} a interdit @{id}.",
+            "ADMIN {by} hat @{id} gesperrt.",
+        ],
+    ),
+    (
+        "YouAreBanned",
+        [
+            "An admin has blocked your messages to this channel.",
+            "Un admin bloqueó tus mensajes a este canal.",
+            "Un·e admin a bloqué vos messages vers cette chaîne.",
+            "Ein Admin hat deine Nachrichten an diesen Kanal gesperrt.",
+        ],
+    ),
+    (
+        "Welcome",
+        [
+            "Welcome! You are subscribed to this channel. Send HELP for commands, LEAVE to unsubscribe.",
+            "¡Bienvenida/o! Te suscribiste a este canal. Envía AYUDA para los comandos, ADIÓS para salir.",
+            "Bienvenue ! Vous êtes abonné·e à cette chaîne. Envoyez AIDE pour les commandes, AUREVOIR pour partir.",
+            "Willkommen! Du hast diesen Kanal abonniert. Sende HILFE für die Befehle, TSCHÜSS zum Abmelden.",
+        ],
+    ),
+    (
+        "InviteRequired",
+        [
+            "This channel requires an invite: {needed} needed, you have {have}. Ask a member to INVITE you.",
+            "Este canal requiere una invitación: se necesitan {needed}, tienes {have}. Pide a un miembro que te invite (INVITAR).",
+            "Cette chaîne exige une invitation : {needed} nécessaires, vous en avez {have}. Demandez à un membre de vous inviter (INVITER).",
+            "Dieser Kanal erfordert eine Einladung: {needed} nötig, du hast {have}. Bitte ein Mitglied, dich einzuladen (EINLADEN).",
+        ],
+    ),
+    (
+        "Left",
+        [
+            "You have left this channel. Goodbye!",
+            "Saliste de este canal. ¡Adiós!",
+            "Vous avez quitté cette chaîne. Au revoir !",
+            "Du hast diesen Kanal verlassen. Tschüss!",
+        ],
+    ),
+    (
+        "InviteIssued",
+        [
+            "Invite issued.",
+            "Invitación emitida.",
+            "Invitation envoyée.",
+            "Einladung verschickt.",
+        ],
+    ),
+    (
+        "InviteAdminsOnly",
+        [
+            "Sorry, on this channel only admins can invite.",
+            "Lo siento, en este canal solo los admins pueden invitar.",
+            "Désolé, sur cette chaîne seuls les admins peuvent inviter.",
+            "Leider können in diesem Kanal nur Admins einladen.",
+        ],
+    ),
+    (
+        "Invited",
+        [
+            "You have been invited to a Signal channel ({have} of {needed} invites needed). Reply ACCEPT to join or DECLINE to refuse.",
+            "Te invitaron a un canal de Signal ({have} de {needed} invitaciones necesarias). Responde ACEPTAR para unirte o RECHAZAR para rehusar.",
+            "Vous êtes invité·e à une chaîne Signal ({have} sur {needed} invitations nécessaires). Répondez ACCEPTER pour la rejoindre ou REFUSER.",
+            "Du wurdest in einen Signal-Kanal eingeladen ({have} von {needed} nötigen Einladungen). Antworte ANNEHMEN zum Beitreten oder ABLEHNEN.",
+        ],
+    ),
+    (
+        "NoInvite",
+        [
+            "You have no pending invite to this channel.",
+            "No tienes ninguna invitación pendiente a este canal.",
+            "Vous n'avez pas d'invitation en attente pour cette chaîne.",
+            "Du hast keine offene Einladung zu diesem Kanal.",
+        ],
+    ),
+    (
+        "Declined",
+        [
+            "Invite declined. You will not be added.",
+            "Invitación rechazada. No se te agregará.",
+            "Invitation refusée. Vous ne serez pas ajouté·e.",
+            "Einladung abgelehnt. Du wirst nicht hinzugefügt.",
+        ],
+    ),
+    (
+        "DestroyAsk",
+        [
+            "This deletes the channel and everything it stores, for good. To go ahead, send CONFIRM DESTROY.",
+            "Esto borra el canal y todo lo que guarda, para siempre. Para seguir, envía CONFIRMAR DESTRUIR.",
+            "Cela supprime la chaîne et tout ce qu'elle conserve, définitivement. Pour continuer, envoyez CONFIRMER DÉTRUIRE.",
+            "Das löscht den Kanal und alles Gespeicherte endgültig. Zum Fortfahren sende BESTÄTIGEN VERNICHTEN.",
+        ],
+    ),
+    (
+        "Destroyed",
+        [
+            "This channel has been shut down by its admins and will no longer send or receive messages.",
+            "Los admins cerraron este canal; ya no enviará ni recibirá mensajes.",
+            "Les admins ont fermé cette chaîne ; elle n'enverra ni ne recevra plus de messages.",
+            "Die Admins haben diesen Kanal geschlossen; er sendet und empfängt keine Nachrichten mehr.",
+        ],
+    ),
+    (
+        "HelpAdmin",
+        [
+            "Admin commands:\n! or BROADCAST text: to everyone\n~ or PRIVATE text: to the admins\n@id text or REPLY @id text: answer a hotline message\nADD +number / REMOVE +number\nBAN @id\nHOTLINE ON / OFF\nVOUCHING ON / OFF / ADMIN\nVOUCH LEVEL n\nINVITE +number, +number\nINFO, HELP, LEAVE\nDESTROY\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH",
+            "Comandos de admin:\n! o TRANSMITIR texto: a todos\n~ o PRIVADO texto: a los admins\n@id texto o RESPONDER @id texto: responder a la línea directa\nAGREGAR +número / QUITAR +número\nPROHIBIR @id\nLÍNEA DIRECTA ACTIVADA / DESACTIVADA\nATESTIGUANDO ACTIVADA / DESACTIVADA / ADMIN\nNIVEL DE ATESTIGUAR n\nINVITAR +número, +número\nINFO, AYUDA, ADIÓS\nDESTRUIR\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH",
+            "Commandes d'admin :\n! ou DIFFUSER texte : à tout le monde\n~ ou PRIVÉ texte : aux admins\n@id texte ou RÉPONDRE @id texte : répondre à la hotline\nAJOUTER +numéro / SUPPRIMER +numéro\nINTERDIRE @id\nHOTLINE ACTIVÉE / DÉSACTIVÉE\nSE PORTER GARANT ACTIVÉE / DÉSACTIVÉE / ADMIN\nNIVEAU DE PORTER GARANT n\nINVITER +numéro, +numéro\nINFO, AIDE, AUREVOIR\nDÉTRUIRE\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH",
+            "Admin-Befehle:\n! oder SENDEN Text: an alle\n~ oder PRIVAT Text: an die Admins\n@id Text oder ANTWORTEN @id Text: Hotline beantworten\nHINZUFÜGEN +Nummer / ENTFERNEN +Nummer\nVERBIETEN @id\nHOTLINE AN / AUS\nVERTRAUEN AN / AUS / ADMIN\nVERTRAUENS-LEVEL n\nEINLADEN +Nummer, +Nummer\nINFO, HILFE, TSCHÜSS\nVERNICHTEN\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH",
+        ],
+    ),
+    (
+        "HelpMember",
+        [
+            "Commands:\nHELLO: subscribe\nGOODBYE: unsubscribe\nINFO: about this channel\nINVITE +number: invite someone\nACCEPT / DECLINE: answer an invite\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH: language\nAnything else you send goes to the admins, without your number.",
+            "Comandos:\nHOLA: suscribirte\nADIÓS: salir\nINFO: sobre este canal\nINVITAR +número: invitar a alguien\nACEPTAR / RECHAZAR: responder a una invitación\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH: idioma\nTodo lo demás que envíes llega a los admins, sin tu número.",
+            "Commandes :\nBONJOUR : s'abonner\nAUREVOIR : se désabonner\nINFO : à propos de cette chaîne\nINVITER +numéro : inviter quelqu'un\nACCEPTER / REFUSER : répondre à une invitation\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH : langue\nTout autre message va aux admins, sans votre numéro.",
+            "Befehle:\nHALLO: abonnieren\nTSCHÜSS: abmelden\nINFO: über diesen Kanal\nEINLADEN +Nummer: jemanden einladen\nANNEHMEN / ABLEHNEN: auf eine Einladung antworten\nENGLISH / ESPAÑOL / FRANÇAIS / DEUTSCH: Sprache\nAlles andere geht an die Admins, ohne deine Nummer.",
+        ],
+    ),
+    (
+        "LanguageSet",
+        [
+            "I will talk to you in English from now on.",
+            "A partir de ahora te hablaré en español.",
+            "Je vous parlerai désormais en français.",
+            "Ich schreibe dir ab jetzt auf Deutsch.",
+        ],
+    ),
+    (
+        "AddInviting",
+        [
+            "A one-time passphrase is on its way to that number over Signal. They become an admin when their sealboost client redeems it (sealboost admin accept).",
+            "Una contraseña de un solo uso va en camino a ese número por Signal. Será admin cuando su cliente sealboost la canjee (sealboost admin accept).",
+            "Une phrase de passe à usage unique part vers ce numéro par Signal. La personne devient admin quand son client sealboost l'utilise (sealboost admin accept).",
+            "Eine Einmal-Passphrase ist per Signal unterwegs an diese Nummer. Sie wird Admin, sobald ihr sealboost-Client sie einlöst (sealboost admin accept).",
+        ],
+    ),
+    (
+        "RemoveAdminUseClient",
+        [
+            "Removing ADMIN {n} re-keys the channel, so it is done from a sealboost client: sealboost admin remove (votes apply). Nothing was changed.",
+            "Quitar a ADMIN {n} cambia la clave del canal, así que se hace desde un cliente sealboost: sealboost admin remove (se aplican las votaciones). No se cambió nada.",
+            "Retirer ADMIN {n} change la clé de la chaîne, cela se fait donc depuis un client sealboost : sealboost admin remove (les votes s'appliquent). Rien n'a été modifié.",
+            "ADMIN {n} zu entfernen erneuert den Schlüssel des Kanals und geschieht daher mit einem sealboost-Client: sealboost admin remove (Abstimmungen gelten). Nichts wurde geändert.",
+        ],
+    ),
+    (
+        "AdminLeaveUseClient",
+        [
+            "Admins hold the channel key, so an admin leaves by being removed, which re-keys the channel: ask another admin to run sealboost admin remove with your number. You are still an admin.",
+            "Los admins tienen la clave del canal, así que un admin sale cuando otro lo quita, lo que cambia la clave: pide a otro admin que ejecute sealboost admin remove con tu número. Sigues siendo admin.",
+            "Les admins détiennent la clé de la chaîne : un·e admin part en étant retiré·e, ce qui change la clé. Demandez à un·e autre admin de lancer sealboost admin remove avec votre numéro. Vous êtes toujours admin.",
+            "Admins halten den Kanalschlüssel, daher verlässt ein Admin den Kanal, indem er entfernt wird, was den Schlüssel erneuert: bitte einen anderen Admin, sealboost admin remove mit deiner Nummer auszuführen. Du bist weiterhin Admin.",
+        ],
+    ),
+    (
+        "AdminAsksToLeave",
+        [
+            "ADMIN {n} asked to leave the channel. Remove them with sealboost admin remove (this re-keys the channel).",
+            "ADMIN {n} pidió salir del canal. Quítalo con sealboost admin remove (esto cambia la clave del canal).",
+            "ADMIN {n} a demandé à quitter la chaîne. Retirez ADMIN {n} avec sealboost admin remove (cela change la clé de la chaîne).",
+            "ADMIN {n} möchte den Kanal verlassen. Entferne ADMIN {n} mit sealboost admin remove (das erneuert den Kanalschlüssel).",
+        ],
+    ),
+    ("On", ["on", "activada", "activée", "an"]),
+    ("Off", ["off", "desactivada", "désactivée", "aus"]),
+    (
+        "AdminsOnly",
+        ["admins only", "solo admins", "admins seulement", "nur Admins"],
+    ),
+    ("Week", ["1 week", "1 semana", "1 semaine", "1 Woche"]),
+    (
+        "HotlineChange",
+        [
+            "the hotline {v}",
+            "la línea directa {v}",
+            "la hotline {v}",
+            "die Hotline {v}",
+        ],
+    ),
+    (
+        "VouchingChange",
+        [
+            "vouching: {v}",
+            "atestiguando: {v}",
+            "se porter garant : {v}",
+            "Vertrauen: {v}",
+        ],
+    ),
+    (
+        "VouchLevelChange",
+        [
+            "vouch level {n}",
+            "nivel de atestiguar {n}",
+            "niveau de porter garant {n}",
+            "Vertrauens-Level {n}",
+        ],
+    ),
+    (
+        "Done",
+        ["Done: {w}.", "Hecho: {w}.", "C'est fait : {w}.", "Erledigt: {w}."],
+    ),
+    (
+        "Changed",
+        [
+            "ADMIN {n} changed a setting: {w}.",
+            "ADMIN {n} cambió un ajuste: {w}.",
+            "ADMIN {n} a modifié un réglage : {w}.",
+            "ADMIN {n} hat eine Einstellung geändert: {w}.",
+        ],
+    ),
+    (
+        "InfoAdmin",
+        [
+            "Subscribers: {subscribers}\nAdmins: {admins}\nHotline: {h}\nVouching: {vm} (level {level})\nDisappearing messages: {d}",
+            "Suscriptores: {subscribers}\nAdmins: {admins}\nLínea directa: {h}\nAtestiguando: {vm} (nivel {level})\nMensajes temporales: {d}",
+            "Abonné·es : {subscribers}\nAdmins : {admins}\nHotline : {h}\nSe porter garant : {vm} (niveau {level})\nMessages éphémères : {d}",
+            "Abonnent*innen: {subscribers}\nAdmins: {admins}\nHotline: {h}\nVertrauen: {vm} (Level {level})\nVerschwindende Nachrichten: {d}",
+        ],
+    ),
+    (
+        "InfoSubscribed",
+        [
+            "You are subscribed.\nHotline: {h}\nDisappearing messages: {d}",
+            "Estás suscrito/a.\nLínea directa: {h}\nMensajes temporales: {d}",
+            "Vous êtes abonné·e.\nHotline : {h}\nMessages éphémères : {d}",
+            "Du hast abonniert.\nHotline: {h}\nVerschwindende Nachrichten: {d}",
+        ],
+    ),
+];
+
+/// One language: its keywords (from the JSON) and its texts. Records which commands were
+/// used, so a test can prove it sent every command the JSON lists.
+struct Lang {
+    i: usize,
+    commands: BTreeMap<String, Vec<String>>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl Lang {
+    fn new(i: usize) -> Lang {
+        let v: serde_json::Value = serde_json::from_str(KEYWORDS_JSON).unwrap();
+        let commands = serde_json::from_value(v["commands"][LANGS[i]].clone()).unwrap();
+        Lang {
+            i,
+            commands,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        LANGS[self.i]
+    }
+
+    /// Every keyword the JSON lists for `command` in this language.
+    fn all(&self, command: &str) -> Vec<String> {
+        self.used.borrow_mut().insert(command.to_owned());
+        self.commands
+            .get(command)
+            .unwrap_or_else(|| panic!("{} has no {command}", self.name()))
+            .clone()
+    }
+
+    /// The first word (not a sigil) the JSON lists for `command`.
+    fn kw(&self, command: &str) -> String {
+        let all = self.all(command);
+        all.into_iter()
+            .find(|k| k.chars().any(char::is_alphanumeric))
+            .unwrap()
+    }
+
+    /// `command`'s sigil (`!`, `~`, `@`).
+    fn sigil(&self, command: &str) -> String {
+        let all = self.all(command);
+        all.into_iter()
+            .find(|k| !k.chars().any(char::is_alphanumeric))
+            .unwrap()
+    }
+
+    /// `KEYWORD arg`.
+    fn cmd(&self, command: &str, arg: &str) -> String {
+        format!("{} {arg}", self.kw(command))
+    }
+
+    /// Fails unless every command the JSON lists for this language was used.
+    fn assert_all_used(&self) {
+        let listed: BTreeSet<String> = self.commands.keys().cloned().collect();
+        let used = self.used.borrow();
+        let missing: Vec<_> = listed.difference(&used).collect();
+        assert!(
+            missing.is_empty(),
+            "{}: never sent {missing:?}",
+            self.name()
+        );
+    }
+
+    /// The relay's text `key` in this language with `{name}` parameters filled in.
+    fn t(&self, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+        let (_, texts) = TEXTS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("no text {key}"));
+        let mut s = texts[self.i].to_owned();
+        for (name, value) in args {
+            s = s.replace(&format!("{{{name}}}"), &value.to_string());
+        }
+        assert!(!s.contains('{'), "{key}: unfilled parameter in {s:?}");
+        s
+    }
+
+    /// "Done: …." / "ADMIN n changed a setting: …." for a setting change `what`.
+    fn done(&self, what: &str) -> String {
+        self.t("Done", &[("w", &what)])
+    }
+    fn changed(&self, by: u16, what: &str) -> String {
+        self.t("Changed", &[("n", &by), ("w", &what)])
+    }
+    fn hotline(&self, on: bool) -> String {
+        let v = self.t(if on { "On" } else { "Off" }, &[]);
+        self.t("HotlineChange", &[("v", &v)])
+    }
+    fn vouching(&self, mode: &str) -> String {
+        let v = self.t(mode, &[]);
+        self.t("VouchingChange", &[("v", &v)])
+    }
+}
+
+/// A phone and what it received but no check has used yet.
+struct Handset {
+    p: Phone,
+    inbox: Vec<Received>,
+    /// Every body this phone received (for the number-leak check).
+    all: Vec<String>,
+}
+
+impl Handset {
+    async fn new(w: &World, number: &str) -> Handset {
+        Handset {
+            p: Box::pin(sealboost_tests::signal::phone(&w.sim.info, number)).await,
+            inbox: Vec::new(),
+            all: Vec::new(),
+        }
+    }
+
+    async fn pull(&mut self, wait: Duration) {
+        let got = Box::pin(self.p.receive_for(wait)).await.unwrap();
+        self.all.extend(bodies(&got));
+        self.inbox.extend(got);
+    }
+
+    /// Takes the first message satisfying `pred`, receiving until one comes.
+    async fn take(&mut self, what: &str, pred: impl Fn(&Received) -> bool) -> Received {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.inbox.iter().position(&pred) {
+                return self.inbox.remove(i);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "phone {} wanted {what}, has {:#?}",
+                self.p.e164(),
+                bodies(&self.inbox)
+            );
+            self.pull(left.min(Duration::from_millis(500))).await;
+        }
+    }
+
+    /// Takes a message whose body is exactly `text`.
+    async fn expect(&mut self, text: &str) {
+        self.take(&format!("{text:?}"), |m| m.body.as_deref() == Some(text))
+            .await;
+    }
+
+    /// Takes a message whose body ends with `tail`; returns the body.
+    async fn expect_ending(&mut self, tail: &str) -> String {
+        let m = self
+            .take(&format!("…{tail:?}"), |m| {
+                m.body.as_deref().is_some_and(|b| b.ends_with(tail))
+            })
+            .await;
+        m.body.unwrap()
+    }
+
+    /// Takes a timer update to `secs`.
+    async fn expect_timer(&mut self, secs: u32) {
+        self.take(&format!("timer {secs}"), |m| {
+            m.is_timer_update && m.expire_timer == Some(secs)
+        })
+        .await;
+    }
+
+    /// Sends `text` to the channel and counts it.
+    async fn say(&mut self, to: &str, queued: &mut u64, text: &str) {
+        Box::pin(self.p.send_text(to, text)).await.unwrap();
+        *queued += 1;
+    }
+
+    /// The bodies not taken by any check, after listening for [`QUIET`] more.
+    async fn leftovers(&mut self) -> Vec<String> {
+        self.pull(QUIET).await;
+        bodies(&std::mem::take(&mut self.inbox))
+    }
+}
+
+/// The hotline id in `body`, whose first line must be this language's hotline header.
+fn hotline_id(l: &Lang, body: &str) -> u32 {
+    let template = TEXTS.iter().find(|(k, _)| *k == "HotlineHeader").unwrap().1[l.i];
+    let (pre, post) = template.split_once("{id}").unwrap();
+    let head = body.split('\n').next().unwrap();
+    head.strip_prefix(pre)
+        .and_then(|r| r.strip_suffix(post))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not a hotline message: {body:?}"))
+}
+
+/// Phone number `n` of the test for language `i`: `+1555`, `i + 1`, `n` in six digits.
+fn number(i: usize, n: u32) -> String {
+    format!("+1555{}{n:06}", i + 1)
+}
+
+/// The whole command set over Signal with language `i`'s keywords.
+async fn every_command(i: usize) {
+    const WEEK: u32 = 7 * 24 * 3600;
+    let l = Lang::new(i);
+    let other = Lang::new((i + 1) % LANGS.len());
+    let lang = l.name();
+    let [a1n, a2n, s1n, s2n, s3n, s4n, outn, out2n, strangern, channel] =
+        [1, 2, 11, 12, 13, 14, 21, 22, 23, 9000].map(|n| number(i, n));
+    let ch_no = channel.as_str();
+    let w = World::bare(&a1n, ch_no, &["--rate-burst", "0"]);
+    let ch = w.ch.clone();
+    let mut cli_seen: Vec<String> = Vec::new();
+    let mut a1 = Handset::new(&w, &a1n).await;
+    let mut a2 = Handset::new(&w, &a2n).await;
+    let mut s1 = Handset::new(&w, &s1n).await;
+    let mut s2 = Handset::new(&w, &s2n).await;
+    let mut s3 = Handset::new(&w, &s3n).await;
+    let mut s4 = Handset::new(&w, &s4n).await;
+    let mut out = Handset::new(&w, &outn).await;
+    let mut out2 = Handset::new(&w, &out2n).await;
+    let mut stranger = Handset::new(&w, &strangern).await;
+    let process = |n: u64, cli_seen: &mut Vec<String>| {
+        let v = w.process(n);
+        assert_eq!(v["stats"]["failed"], 0, "{v}");
+        assert_eq!(v["stats"]["rejected"], 0, "{v}");
+        cli_seen.push(v.to_string());
+        v
+    };
+
+    // Phase 1: joining, switching language, HELP, INFO, ADD, the unsupported commands and a
+    // hotline message.
+    let mut n = 0;
+    a1.say(ch_no, &mut n, &l.kw("SET_LANGUAGE")).await;
+    s1.say(ch_no, &mut n, &l.kw("JOIN")).await;
+    s2.say(ch_no, &mut n, &l.kw("JOIN")).await;
+    // S3 joins in another language, then switches with each of this language's words.
+    s3.say(ch_no, &mut n, &other.kw("JOIN")).await;
+    let switches = l.all("SET_LANGUAGE");
+    for word in &switches {
+        s3.say(ch_no, &mut n, word).await;
+    }
+    s4.say(ch_no, &mut n, &l.kw("JOIN")).await;
+    s4.say(ch_no, &mut n, &l.kw("LEAVE")).await;
+    s1.say(ch_no, &mut n, &l.kw("HELP")).await;
+    s2.say(ch_no, &mut n, &l.kw("INFO")).await;
+    a1.say(ch_no, &mut n, &l.kw("HELP")).await;
+    a1.say(ch_no, &mut n, &l.cmd("ADD", &a2n)).await;
+    for c in UNSUPPORTED {
+        a1.say(ch_no, &mut n, &l.kw(c)).await;
+    }
+    let question = format!("Wombat question in {lang}?");
+    s1.say(ch_no, &mut n, &question).await;
+    process(n, &mut cli_seen);
+
+    a1.expect(&l.t("LanguageSet", &[])).await;
+    for p in [&mut s1, &mut s2, &mut s4] {
+        p.expect(&l.t("Welcome", &[])).await;
+        p.expect_timer(WEEK).await;
+    }
+    s3.expect(&other.t("Welcome", &[])).await;
+    s3.expect_timer(WEEK).await;
+    for _ in &switches {
+        s3.expect(&l.t("LanguageSet", &[])).await;
+    }
+    s4.expect(&l.t("Left", &[])).await;
+    s1.expect(&l.t("HelpMember", &[])).await;
+    let week = l.t("Week", &[]);
+    let on = l.t("On", &[]);
+    s2.expect(&l.t("InfoSubscribed", &[("h", &on), ("d", &week)]))
+        .await;
+    a1.expect(&l.t("HelpAdmin", &[])).await;
+    a1.expect(&l.t("AddInviting", &[])).await;
+    for _ in UNSUPPORTED {
+        a1.expect(&l.t("Unsupported", &[])).await;
+    }
+    s1.expect(&l.t("HotlineForwarded", &[])).await;
+    let id1 = hotline_id(&l, &a1.expect_ending(&format!("\n{question}")).await);
+
+    // The ADD over Signal ends in a one-time passphrase that A2's own client redeems.
+    let invite = a2
+        .take("one-time passphrase", |m| {
+            m.body
+                .as_deref()
+                .is_some_and(|b| b.contains("one-time passphrase"))
+        })
+        .await;
+    let otp = otp_in(invite.body.as_deref().unwrap()).unwrap();
+    let v = AdminCli::new(&w.stack).accept(&ch, &otp, &a2n);
+    assert_eq!(v["admin_index"], 2, "{v}");
+
+    // Phase 2: broadcast, private, reply, REMOVE, LEAVE by an admin, BAN, the hotline
+    // switch, vouching, invites, INFO, DESTROY.
+    let mut n = 0;
+    a2.say(ch_no, &mut n, &l.kw("SET_LANGUAGE")).await;
+    let b1 = format!("Capybara news one in {lang}");
+    let b2 = format!("Capybara news two in {lang}");
+    let p1 = format!("Admins only, okapi one in {lang}");
+    let p2 = format!("Admins only, okapi two in {lang}");
+    let r1 = format!("Ramps everywhere in {lang}");
+    let r2 = format!("Bring water in {lang}");
+    a1.say(ch_no, &mut n, &l.cmd("BROADCAST", &b1)).await;
+    a1.say(ch_no, &mut n, &format!("{}{b2}", l.sigil("BROADCAST")))
+        .await;
+    a1.say(ch_no, &mut n, &l.cmd("PRIVATE", &p1)).await;
+    a1.say(ch_no, &mut n, &format!("{} {p2}", l.sigil("PRIVATE")))
+        .await;
+    a2.say(ch_no, &mut n, &l.cmd("REPLY", &format!("@{id1} {r1}")))
+        .await;
+    a1.say(ch_no, &mut n, &format!("{}{id1} {r2}", l.sigil("REPLY")))
+        .await;
+    a1.say(ch_no, &mut n, &l.cmd("REMOVE", &a2n)).await;
+    a1.say(ch_no, &mut n, &l.cmd("REMOVE", &s2n)).await;
+    a1.say(ch_no, &mut n, "Quokka o'clock?").await;
+    a2.say(ch_no, &mut n, &l.kw("LEAVE")).await;
+    a1.say(ch_no, &mut n, &l.cmd("BAN", &format!("@{id1}")))
+        .await;
+    let banned_text = format!("Narwhal after the ban in {lang}");
+    s1.say(ch_no, &mut n, &banned_text).await;
+    a1.say(ch_no, &mut n, &l.kw("HOTLINE_OFF")).await;
+    let off_text = format!("Tapir while the hotline is off in {lang}");
+    s3.say(ch_no, &mut n, &off_text).await;
+    a1.say(ch_no, &mut n, &l.kw("HOTLINE_ON")).await;
+    let question2 = format!("Okapi question in {lang}?");
+    s3.say(ch_no, &mut n, &question2).await;
+    a1.say(ch_no, &mut n, &l.kw("VOUCHING_ON")).await;
+    a1.say(ch_no, &mut n, &l.cmd("VOUCH_LEVEL", "2")).await;
+    a1.say(ch_no, &mut n, &l.cmd("INVITE", &format!("{outn},{out2n}")))
+        .await;
+    out.say(ch_no, &mut n, &l.kw("ACCEPT")).await;
+    a2.say(ch_no, &mut n, &l.cmd("INVITE", &outn)).await;
+    out.say(ch_no, &mut n, &l.kw("ACCEPT")).await;
+    out2.say(ch_no, &mut n, &l.kw("DECLINE")).await;
+    out2.say(ch_no, &mut n, &l.kw("ACCEPT")).await;
+    a1.say(ch_no, &mut n, &l.kw("VOUCHING_ADMIN")).await;
+    s3.say(ch_no, &mut n, &l.cmd("INVITE", &strangern)).await;
+    stranger.say(ch_no, &mut n, &l.kw("JOIN")).await;
+    a1.say(ch_no, &mut n, &l.kw("VOUCHING_OFF")).await;
+    stranger.say(ch_no, &mut n, &l.kw("JOIN")).await;
+    a1.say(ch_no, &mut n, &l.kw("INFO")).await;
+    a1.say(ch_no, &mut n, &l.kw("DESTROY")).await;
+    process(n, &mut cli_seen);
+
+    a2.expect(&l.t("LanguageSet", &[])).await;
+    // Broadcasts: bare to subscribers, with the header to the other admin.
+    for b in [&b1, &b2] {
+        for p in [&mut s1, &mut s2, &mut s3] {
+            p.expect(b).await;
+        }
+        a2.expect(&format!("{}\n{b}", l.t("BroadcastHeader", &[("n", &1)])))
+            .await;
+        a1.expect(&l.t("BroadcastSent", &[("subscribers", &3), ("admins", &1)]))
+            .await;
+    }
+    for p in [&p1, &p2] {
+        a2.expect(&format!("{}\n{p}", l.t("PrivateHeader", &[("n", &1)])))
+            .await;
+        a1.expect(&l.t("PrivateSent", &[("admins", &1)])).await;
+    }
+    // Replies: the sender gets the answer, the other admin a copy, the replier a receipt.
+    let to_sender = l.t("ReplyToSenderHeader", &[]);
+    s1.expect(&format!("{to_sender}\n{r1}")).await;
+    s1.expect(&format!("{to_sender}\n{r2}")).await;
+    a1.expect(&format!(
+        "{}\n{r1}",
+        l.t("ReplyCopyHeader", &[("id", &id1), ("by", &2)])
+    ))
+    .await;
+    a2.expect(&format!(
+        "{}\n{r2}",
+        l.t("ReplyCopyHeader", &[("id", &id1), ("by", &1)])
+    ))
+    .await;
+    a2.expect(&l.t("ReplySent", &[("id", &id1)])).await;
+    a1.expect(&l.t("ReplySent", &[("id", &id1)])).await;
+    // REMOVE: an admin is refused (the key lifecycle removes admins), a subscriber goes.
+    a1.expect(&l.t("RemoveAdminUseClient", &[("n", &2)])).await;
+    s2.expect(&l.t("YouWereRemoved", &[])).await;
+    a1.expect(&l.t("YouRemovedSubscriber", &[])).await;
+    a2.expect(&l.t("AdminRemovedSubscriber", &[("by", &1)]))
+        .await;
+    a1.expect(&l.t("DidYouMeanBroadcast", &[])).await;
+    a2.expect(&l.t("AdminLeaveUseClient", &[])).await;
+    a1.expect(&l.t("AdminAsksToLeave", &[("n", &2)])).await;
+    // BAN: told once; what they send afterwards reaches nobody (checked at the end).
+    s1.expect(&l.t("YouAreBanned", &[])).await;
+    a1.expect(&l.t("YouBanned", &[("id", &id1)])).await;
+    a2.expect(&l.t("AdminBanned", &[("by", &1), ("id", &id1)]))
+        .await;
+    // HOTLINE OFF refuses (and forwards nothing), HOTLINE ON forwards again.
+    let (off, on_) = (l.hotline(false), l.hotline(true));
+    for what in [&off, &on_] {
+        a1.expect(&l.done(what)).await;
+        a2.expect(&l.changed(1, what)).await;
+    }
+    s3.expect(&l.t("HotlineOff", &[])).await;
+    s3.expect(&l.t("HotlineForwarded", &[])).await;
+    let id2 = hotline_id(&l, &a1.expect_ending(&format!("\n{question2}")).await);
+    assert_ne!(id1, id2);
+    a2.expect(&format!(
+        "{}\n{question2}",
+        l.t("HotlineHeader", &[("id", &id2)])
+    ))
+    .await;
+    // Vouching and its level gate ACCEPT; DECLINE drops the invite.
+    let level = l.t("VouchLevelChange", &[("n", &2)]);
+    for what in [
+        l.vouching("On"),
+        level,
+        l.vouching("AdminsOnly"),
+        l.vouching("Off"),
+    ] {
+        a1.expect(&l.done(&what)).await;
+        a2.expect(&l.changed(1, &what)).await;
+    }
+    a1.expect(&l.t("InviteIssued", &[])).await;
+    a2.expect(&l.t("InviteIssued", &[])).await;
+    out.expect(&l.t("Invited", &[("have", &1), ("needed", &2)]))
+        .await;
+    out2.expect(&l.t("Invited", &[("have", &1), ("needed", &2)]))
+        .await;
+    out.expect(&l.t("InviteRequired", &[("have", &1), ("needed", &2)]))
+        .await;
+    out.expect(&l.t("Invited", &[("have", &2), ("needed", &2)]))
+        .await;
+    out.expect(&l.t("Welcome", &[])).await;
+    out.expect_timer(WEEK).await;
+    out2.expect(&l.t("Declined", &[])).await;
+    out2.expect(&l.t("NoInvite", &[])).await;
+    // VOUCHING ADMIN: a subscriber cannot invite, and JOIN needs invites; after VOUCHING
+    // OFF it needs none.
+    s3.expect(&l.t("InviteAdminsOnly", &[])).await;
+    stranger
+        .expect(&l.t("InviteRequired", &[("have", &0), ("needed", &2)]))
+        .await;
+    stranger.expect(&l.t("Welcome", &[])).await;
+    stranger.expect_timer(WEEK).await;
+    let off_word = l.t("Off", &[]);
+    a1.expect(&l.t(
+        "InfoAdmin",
+        &[
+            ("subscribers", &3),
+            ("admins", &2),
+            ("h", &on),
+            ("vm", &off_word),
+            ("level", &2),
+            ("d", &week),
+        ],
+    ))
+    .await;
+    a1.expect(&l.t("DestroyAsk", &[])).await;
+
+    // The CLI's `private` and `reply` (one unlock each): the admin's own receipt is printed
+    // in their language, the others get it over Signal.
+    let p3 = format!("Okapi from the command line in {lang}");
+    let printed = w.cli.ok(&["private", &ch, &p3]);
+    assert!(
+        printed.contains(&l.t("PrivateSent", &[("admins", &1)])),
+        "{printed}"
+    );
+    cli_seen.push(printed);
+    a2.expect(&format!("{}\n{p3}", l.t("PrivateHeader", &[("n", &1)])))
+        .await;
+    let r3 = format!("Answer from the command line in {lang}");
+    let printed = w.cli.ok(&["reply", &ch, &format!("@{id2}"), &r3]);
+    assert!(
+        printed.contains(&l.t("ReplySent", &[("id", &id2)])),
+        "{printed}"
+    );
+    cli_seen.push(printed);
+    s3.expect(&format!("{to_sender}\n{r3}")).await;
+    a2.expect(&format!(
+        "{}\n{r3}",
+        l.t("ReplyCopyHeader", &[("id", &id2), ("by", &1)])
+    ))
+    .await;
+
+    // CONFIRM DESTROY: every member is told in their language and the channel is gone.
+    let mut n = 0;
+    a1.say(ch_no, &mut n, &l.kw("DESTROY_CONFIRM")).await;
+    w.cli.wait_queued(&ch, n);
+    let v = w.cli.mailbox(&ch);
+    assert_eq!(v["destroyed"], true, "{v}");
+    cli_seen.push(v.to_string());
+    for p in [&mut a1, &mut a2, &mut s3, &mut out, &mut stranger] {
+        p.expect(&l.t("Destroyed", &[])).await;
+    }
+    let (code, stdout, stderr) = w.cli.run(&["mailbox", &ch, "--json"]);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["error"], "unauthorized", "{v}");
+
+    // Nothing else reached anyone: not the banned sender's text, not the text sent while
+    // the hotline was off, nothing to those who left, were removed or banned.
+    let mut phones = [
+        &mut a1,
+        &mut a2,
+        &mut s1,
+        &mut s2,
+        &mut s3,
+        &mut s4,
+        &mut out,
+        &mut out2,
+        &mut stranger,
+    ];
+    let left = futures::future::join_all(phones.iter_mut().map(|p| p.leftovers())).await;
+    for (p, left) in phones.iter().zip(left) {
+        assert!(left.is_empty(), "{} also got {left:#?}", p.p.e164());
+    }
+    for t in [&banned_text, &off_text] {
+        assert!(
+            !a1.all.iter().chain(&a2.all).any(|b| b.contains(t.as_str())),
+            "{t:?} reached an admin"
+        );
+    }
+    // The admins never saw a subscriber's number.
+    let seen = a1.all.iter().chain(&a2.all).chain(&cli_seen);
+    for s in seen {
+        for number in [&s1n, &s2n, &s3n, &s4n, &outn, &out2n, &strangern] {
+            assert!(
+                !s.contains(number.trim_start_matches('+')),
+                "subscriber number in {s:?}"
+            );
+        }
+    }
+    l.assert_all_used();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_command_in_english() {
+    every_command(0).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_command_in_spanish() {
+    every_command(1).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_command_in_french() {
+    every_command(2).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_command_in_german() {
+    every_command(3).await;
+}
