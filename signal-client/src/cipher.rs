@@ -9,8 +9,9 @@ use std::time::SystemTime;
 use libsignal_protocol::{
     group_decrypt, message_decrypt_prekey, message_decrypt_signal, message_encrypt,
     process_prekey_bundle, sealed_sender_decrypt_to_usmc, sealed_sender_encrypt, Aci,
-    CiphertextMessage, CiphertextMessageType, DeviceId, PreKeyBundle, PreKeySignalMessage,
-    ProtocolAddress, PublicKey, SenderCertificate, SignalMessage, SignalProtocolError, Timestamp,
+    CiphertextMessage, CiphertextMessageType, DeviceId, IdentityKeyStore, PreKeyBundle,
+    PreKeySignalMessage, ProtocolAddress, PublicKey, SenderCertificate, SessionStore,
+    SignalMessage, SignalProtocolError, Timestamp,
 };
 use rand::{CryptoRng, Rng};
 use zeroize::Zeroizing;
@@ -119,14 +120,41 @@ pub async fn encrypt<R: Rng + CryptoRng>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<OutgoingMessage> {
+    let registration_id = store.sessions.registration_id(address);
+    encrypt_with(
+        &mut store.sessions,
+        &mut store.identities,
+        address,
+        registration_id,
+        padded_content,
+        sealed,
+        now,
+        rng,
+    )
+    .await
+}
+
+/// [`encrypt`] over any session and identity store (the fan-out's per-thread stores),
+/// given the session's remote registration id (`None`: no session, an error).
+#[allow(clippy::too_many_arguments)]
+pub async fn encrypt_with<R: Rng + CryptoRng>(
+    sessions: &mut dyn SessionStore,
+    identities: &mut dyn IdentityKeyStore,
+    address: &ProtocolAddress,
+    registration_id: Option<u32>,
+    padded_content: &[u8],
+    sealed: Option<&SenderCertificate>,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<OutgoingMessage> {
     let (envelope_type, content) = match sealed {
         Some(cert) => {
             let c = sealed_sender_encrypt(
                 address,
                 cert,
                 padded_content,
-                &mut store.sessions,
-                &mut store.identities,
+                sessions,
+                identities,
                 now,
                 rng,
             )
@@ -134,15 +162,8 @@ pub async fn encrypt<R: Rng + CryptoRng>(
             (envelope_type::UNIDENTIFIED_SENDER, c)
         }
         None => {
-            let m = message_encrypt(
-                padded_content,
-                address,
-                &mut store.sessions,
-                &mut store.identities,
-                now,
-                rng,
-            )
-            .await?;
+            let m =
+                message_encrypt(padded_content, address, sessions, identities, now, rng).await?;
             let t = match &m {
                 CiphertextMessage::PreKeySignalMessage(_) => envelope_type::PREKEY_BUNDLE,
                 CiphertextMessage::SignalMessage(_) => envelope_type::CIPHERTEXT,
@@ -155,13 +176,9 @@ pub async fn encrypt<R: Rng + CryptoRng>(
             (t, m.serialize().to_vec())
         }
     };
-    let destination_registration_id =
-        store
-            .sessions
-            .registration_id(address)
-            .ok_or(Error::Protocol {
-                kind: "session not found",
-            })?;
+    let destination_registration_id = registration_id.ok_or(Error::Protocol {
+        kind: "session not found",
+    })?;
     Ok(OutgoingMessage {
         envelope_type,
         destination_device_id: address.device_id(),

@@ -92,3 +92,289 @@ pub fn message_list_json(msgs: Vec<OutgoingMessage>, timestamp: u64) -> Vec<u8> 
     );
     out
 }
+
+/// Fewest recipients per thread worth a thread of their own.
+const MIN_PER_THREAD: usize = 64;
+/// Most threads one fan-out uses.
+pub const MAX_THREADS: usize = 8;
+
+/// The threads a fan-out of `recipients` uses on this machine: one per available CPU, at
+/// most [`MAX_THREADS`], and none with fewer than [`MIN_PER_THREAD`] recipients.
+pub fn threads_for(recipients: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cpus.min(MAX_THREADS)
+        .min(recipients / MIN_PER_THREAD)
+        .max(1)
+}
+
+/// [`prepare_one`] for every `(recipient, certificate)` in `jobs`, on `threads` threads.
+/// Results come back in `jobs`' order.
+///
+/// Each thread gets its recipients' session records (copies; a recipient's sessions are
+/// touched by one thread only) and reads the shared identity store, so trust decisions
+/// are the store's own; identities the encryption saves are applied afterwards, in
+/// `jobs`' order, as [`prepare_one`] would have. With one thread this is `prepare_one` in
+/// a loop.
+pub fn prepare_many(
+    store: &mut ProtocolStore,
+    jobs: &[(Aci, Option<&SenderCertificate>)],
+    padded: &[u8],
+    timestamp: u64,
+    threads: usize,
+) -> Vec<Result<Prepared>> {
+    let threads = threads.clamp(1, MAX_THREADS);
+    // A recipient's sessions must stay with one thread.
+    let distinct = {
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        jobs.iter().all(|(to, _)| seen.insert(*to))
+    };
+    if threads == 1 || jobs.len() < 2 || !distinct {
+        let mut rng = rand::rng();
+        return jobs
+            .iter()
+            .map(|(to, cert)| {
+                futures::executor::block_on(prepare_one(
+                    store,
+                    to,
+                    padded,
+                    *cert,
+                    timestamp,
+                    SystemTime::now(),
+                    &mut rng,
+                ))
+            })
+            .collect();
+    }
+    let per = jobs.len().div_ceil(threads);
+    let mut parts: Vec<part::Part> = jobs
+        .chunks(per)
+        .map(|chunk| part::Part::take(&store.sessions, chunk))
+        .collect();
+    let shared = &store.identities;
+    let results: Vec<Vec<Result<Prepared>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter_mut()
+            .zip(jobs.chunks(per))
+            .map(|(p, chunk)| scope.spawn(move || p.prepare(shared, chunk, padded, timestamp)))
+            .collect();
+        handles
+            .into_iter()
+            // A panic in libsignal: an empty result, so the part's recipients fail below
+            // and nothing of it is written back.
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut out = Vec::with_capacity(jobs.len());
+    for ((p, r), chunk) in parts.into_iter().zip(results).zip(jobs.chunks(per)) {
+        if r.len() == chunk.len() {
+            p.give_back(store);
+            out.extend(r);
+        } else {
+            out.extend(chunk.iter().map(|_| {
+                Err(crate::error::Error::Protocol {
+                    kind: "fan-out thread failed",
+                })
+            }));
+        }
+    }
+    out
+}
+
+/// One thread's share of a fan-out: its recipients' sessions and the identities it saw.
+mod part {
+    use std::collections::{BTreeMap, HashMap};
+    use std::time::SystemTime;
+
+    use async_trait::async_trait;
+    use libsignal_protocol::{
+        Aci, DeviceId, Direction, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore,
+        ProtocolAddress, SenderCertificate, SessionRecord, SessionStore, SignalProtocolError,
+    };
+
+    use super::{message_list_json, Prepared};
+    use crate::cipher;
+    use crate::error::Result;
+    use crate::store::{Identities, ProtocolStore, Sessions};
+
+    type SResult<T> = std::result::Result<T, SignalProtocolError>;
+
+    pub(super) struct Part {
+        sessions: PartSessions,
+        saved: Vec<(ProtocolAddress, IdentityKey)>,
+    }
+
+    /// Session records by name, then device.
+    #[derive(Default)]
+    struct PartSessions(HashMap<String, BTreeMap<u8, SessionRecord>>);
+
+    impl PartSessions {
+        fn devices(&self, name: &str) -> Vec<DeviceId> {
+            self.0
+                .get(name)
+                .map(|d| {
+                    d.keys()
+                        .filter_map(|&id| DeviceId::try_from(id).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+
+        fn registration_id(&self, address: &ProtocolAddress) -> Option<u32> {
+            self.0
+                .get(address.name())?
+                .get(&u8::from(address.device_id()))?
+                .remote_registration_id()
+                .ok()
+        }
+    }
+
+    #[async_trait(?Send)]
+    impl SessionStore for PartSessions {
+        async fn load_session(&self, address: &ProtocolAddress) -> SResult<Option<SessionRecord>> {
+            Ok(self
+                .0
+                .get(address.name())
+                .and_then(|d| d.get(&u8::from(address.device_id())))
+                .cloned())
+        }
+        async fn store_session(
+            &mut self,
+            address: &ProtocolAddress,
+            record: &SessionRecord,
+        ) -> SResult<()> {
+            self.0
+                .entry(address.name().to_owned())
+                .or_default()
+                .insert(u8::from(address.device_id()), record.clone());
+            Ok(())
+        }
+    }
+
+    /// The shared identity store, read-only; saves are kept for afterwards.
+    struct PartIdentities<'a> {
+        shared: &'a Identities,
+        saved: &'a mut Vec<(ProtocolAddress, IdentityKey)>,
+    }
+
+    #[async_trait(?Send)]
+    impl IdentityKeyStore for PartIdentities<'_> {
+        async fn get_identity_key_pair(&self) -> SResult<IdentityKeyPair> {
+            self.shared.get_identity_key_pair().await
+        }
+        async fn get_local_registration_id(&self) -> SResult<u32> {
+            self.shared.get_local_registration_id().await
+        }
+        async fn save_identity(
+            &mut self,
+            address: &ProtocolAddress,
+            identity: &IdentityKey,
+        ) -> SResult<IdentityChange> {
+            let prev = self.get_identity(address).await?;
+            if prev.as_ref() != Some(identity) {
+                self.saved.push((address.clone(), *identity));
+            }
+            Ok(IdentityChange::from_changed(
+                matches!(prev, Some(p) if p != *identity),
+            ))
+        }
+        async fn is_trusted_identity(
+            &self,
+            address: &ProtocolAddress,
+            identity: &IdentityKey,
+            direction: Direction,
+        ) -> SResult<bool> {
+            self.shared
+                .is_trusted_identity(address, identity, direction)
+                .await
+        }
+        async fn get_identity(&self, address: &ProtocolAddress) -> SResult<Option<IdentityKey>> {
+            match self.saved.iter().rev().find(|(a, _)| a == address) {
+                Some((_, k)) => Ok(Some(*k)),
+                None => self.shared.get_identity(address).await,
+            }
+        }
+    }
+
+    impl Part {
+        /// Copies the session records of `jobs`' recipients out of `sessions`.
+        pub(super) fn take(
+            sessions: &Sessions,
+            jobs: &[(Aci, Option<&SenderCertificate>)],
+        ) -> Part {
+            let mut map = PartSessions::default();
+            for (to, _) in jobs {
+                let name = to.service_id_string();
+                let devs: BTreeMap<u8, SessionRecord> = sessions
+                    .records(&name)
+                    .map(|(d, r)| (d, r.clone()))
+                    .collect();
+                if !devs.is_empty() {
+                    map.0.insert(name, devs);
+                }
+            }
+            Part {
+                sessions: map,
+                saved: Vec::new(),
+            }
+        }
+
+        /// Encrypts for `jobs` (this thread's share).
+        pub(super) fn prepare(
+            &mut self,
+            shared: &Identities,
+            jobs: &[(Aci, Option<&SenderCertificate>)],
+            padded: &[u8],
+            timestamp: u64,
+        ) -> Vec<Result<Prepared>> {
+            let mut rng = rand::rng();
+            let mut identities = PartIdentities {
+                shared,
+                saved: &mut self.saved,
+            };
+            jobs.iter()
+                .map(|(to, cert)| {
+                    let name = to.service_id_string();
+                    let devices = self.sessions.devices(&name);
+                    let mut msgs = Vec::with_capacity(devices.len());
+                    for d in devices {
+                        let addr = ProtocolAddress::new(name.clone(), d);
+                        let reg = self.sessions.registration_id(&addr);
+                        msgs.push(futures::executor::block_on(cipher::encrypt_with(
+                            &mut self.sessions,
+                            &mut identities,
+                            &addr,
+                            reg,
+                            padded,
+                            *cert,
+                            SystemTime::now(),
+                            &mut rng,
+                        ))?);
+                    }
+                    Ok(Prepared {
+                        to: *to,
+                        sealed: cert.is_some(),
+                        devices: msgs.len(),
+                        body: message_list_json(msgs, timestamp),
+                    })
+                })
+                .collect()
+        }
+
+        /// Writes the advanced sessions and the saved identities back.
+        pub(super) fn give_back(self, store: &mut ProtocolStore) {
+            for (name, devs) in self.sessions.0 {
+                for (d, record) in devs {
+                    if let Ok(dev) = DeviceId::try_from(d) {
+                        store
+                            .sessions
+                            .put(&ProtocolAddress::new(name.clone(), dev), record);
+                    }
+                }
+            }
+            for (addr, key) in self.saved {
+                // Infallible for the in-memory store.
+                let _ = futures::executor::block_on(store.identities.save_identity(&addr, &key));
+            }
+        }
+    }
+}

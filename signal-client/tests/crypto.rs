@@ -311,3 +311,69 @@ fn padding_round_trip_and_rejection() {
         Err(Error::BadContent { reason: "padding" })
     ));
 }
+
+/// The message-list body's device ciphertexts, as `cipher::OutgoingMessage`s.
+fn from_body(body: &[u8]) -> Vec<cipher::OutgoingMessage> {
+    let list: signal_api::IncomingMessageList = signal_api::parse_json(body).unwrap();
+    list.messages
+        .into_iter()
+        .map(|m| cipher::OutgoingMessage {
+            envelope_type: m.r#type as i32,
+            destination_device_id: DeviceId::try_from(m.destination_device_id as u8).unwrap(),
+            destination_registration_id: m.destination_registration_id,
+            content: m.content,
+        })
+        .collect()
+}
+
+#[test]
+fn fan_out_on_threads_writes_every_session_back() {
+    use signal_client::fanout;
+    let c = certs();
+    let mut channel = Party::new(200);
+    let mut members: Vec<Party> = (0..10u8).map(|i| Party::new(210 + i)).collect();
+    for m in &members {
+        start_session(&mut channel, m);
+    }
+    let cert = sender_cert(&c, &channel, "+15550009999", now_ts().add_millis(3_600_000));
+    // Half sealed, half not; then a recipient listed twice (kept on one thread).
+    let jobs: Vec<_> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.aci, (i % 2 == 0).then_some(&cert)))
+        .collect();
+    let dup = vec![(members[0].aci, None), (members[0].aci, Some(&cert))];
+    for round in 0..3u8 {
+        let text = [b'a' + round; 5];
+        let padded = cipher::pad(&text);
+        let out = fanout::prepare_many(&mut channel.store, &jobs, &padded, 7, 3);
+        assert_eq!(out.len(), members.len());
+        for ((m, p), (aci, cert)) in members.iter_mut().zip(out).zip(&jobs) {
+            let p = p.unwrap();
+            assert_eq!((p.to, p.sealed, p.devices), (*aci, cert.is_some(), 1));
+            let msg = &from_body(&p.body)[0];
+            let from = (!p.sealed).then_some(&channel);
+            // A session not written back would repeat a message key: the second and third
+            // rounds would then fail to decrypt as duplicates.
+            let d = receive(m, from, msg, &c.root.public_key).unwrap();
+            assert_eq!(&d.content[..], &text, "round {round}");
+        }
+    }
+    let out = fanout::prepare_many(&mut channel.store, &dup, &cipher::pad(b"twice"), 7, 2);
+    for p in out {
+        let msg = &from_body(&p.unwrap().body)[0];
+        let from = (msg.envelope_type != envelope_type::UNIDENTIFIED_SENDER).then_some(&channel);
+        let d = receive(&mut members[0], from, msg, &c.root.public_key).unwrap();
+        assert_eq!(&d.content[..], b"twice");
+    }
+}
+
+#[test]
+fn fan_out_threads_scale_with_recipients() {
+    use signal_client::fanout::{threads_for, MAX_THREADS};
+    assert_eq!(threads_for(0), 1);
+    assert_eq!(threads_for(63), 1);
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(threads_for(10_000), cpus.min(MAX_THREADS));
+    assert_eq!(threads_for(128), cpus.min(2));
+}
