@@ -349,6 +349,15 @@ const TEXTS: &[(&str, [&str; 4])] = &[
             "ADMIN {n} möchte den Kanal verlassen. Entferne ADMIN {n} mit sealboost admin remove (das erneuert den Kanalschlüssel).",
         ],
     ),
+    (
+        "AlreadyAdmin",
+        [
+            "That number is already ADMIN {n}.",
+            "Ese número ya es ADMIN {n}.",
+            "Ce numéro est déjà ADMIN {n}.",
+            "Diese Nummer ist bereits ADMIN {n}.",
+        ],
+    ),
     ("On", ["on", "activada", "activée", "an"]),
     ("Off", ["off", "desactivada", "désactivée", "aus"]),
     (
@@ -716,6 +725,7 @@ async fn every_command(i: usize) {
         .await;
     a1.say(ch_no, &mut n, &format!("{}{id1} {r2}", l.sigil("REPLY")))
         .await;
+    a1.say(ch_no, &mut n, &l.cmd("ADD", &a2n)).await;
     a1.say(ch_no, &mut n, &l.cmd("REMOVE", &a2n)).await;
     a1.say(ch_no, &mut n, &l.cmd("REMOVE", &s2n)).await;
     a1.say(ch_no, &mut n, "Quokka o'clock?").await;
@@ -730,6 +740,9 @@ async fn every_command(i: usize) {
     a1.say(ch_no, &mut n, &l.kw("HOTLINE_ON")).await;
     let question2 = format!("Okapi question in {lang}?");
     s3.say(ch_no, &mut n, &question2).await;
+    // An admin-only command from a subscriber is hotline text, not a broadcast.
+    let not_broadcast = l.cmd("BROADCAST", &format!("Tapir for everyone in {lang}"));
+    s3.say(ch_no, &mut n, &not_broadcast).await;
     a1.say(ch_no, &mut n, &l.kw("VOUCHING_ON")).await;
     a1.say(ch_no, &mut n, &l.cmd("VOUCH_LEVEL", "2")).await;
     a1.say(ch_no, &mut n, &l.cmd("INVITE", &format!("{outn},{out2n}")))
@@ -781,6 +794,7 @@ async fn every_command(i: usize) {
     a2.expect(&l.t("ReplySent", &[("id", &id1)])).await;
     a1.expect(&l.t("ReplySent", &[("id", &id1)])).await;
     // REMOVE: an admin is refused (the key lifecycle removes admins), a subscriber goes.
+    a1.expect(&l.t("AlreadyAdmin", &[("n", &2)])).await;
     a1.expect(&l.t("RemoveAdminUseClient", &[("n", &2)])).await;
     s2.expect(&l.t("YouWereRemoved", &[])).await;
     a1.expect(&l.t("YouRemovedSubscriber", &[])).await;
@@ -804,11 +818,12 @@ async fn every_command(i: usize) {
     s3.expect(&l.t("HotlineForwarded", &[])).await;
     let id2 = hotline_id(&l, &a1.expect_ending(&format!("\n{question2}")).await);
     assert_ne!(id1, id2);
-    a2.expect(&format!(
-        "{}\n{question2}",
-        l.t("HotlineHeader", &[("id", &id2)])
-    ))
-    .await;
+    s3.expect(&l.t("HotlineForwarded", &[])).await;
+    let header2 = l.t("HotlineHeader", &[("id", &id2)]);
+    a2.expect(&format!("{header2}\n{question2}")).await;
+    for p in [&mut a1, &mut a2] {
+        p.expect(&format!("{header2}\n{not_broadcast}")).await;
+    }
     // Vouching and its level gate ACCEPT; DECLINE drops the invite.
     let level = l.t("VouchLevelChange", &[("n", &2)]);
     for what in [
