@@ -28,10 +28,16 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// One-time keys uploaded per batch (the service takes at most 100).
 pub const PREKEY_BATCH: u32 = 100;
+/// One-time keys of each kind kept in the store: the batch on the service and the one
+/// it replaced (see [`crate::ProtocolStore::prune_one_time_prekeys`]).
+pub const ONE_TIME_PREKEYS_KEPT: usize = 2 * PREKEY_BATCH as usize;
 /// Refill when fewer one-time keys than this remain on the service.
 pub const PREKEY_REFILL_THRESHOLD: u32 = 20;
 /// Signed prekeys (and last-resort Kyber keys) kept after a rotation, newest first.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
+/// [`SignalClient::refill_prekeys`] rotates the signed and last-resort prekeys once the
+/// newest signed prekey is this old (the Signal apps rotate every two days).
+pub const SIGNED_PREKEY_MAX_AGE_MS: u64 = 2 * 24 * 60 * 60 * 1000;
 /// Sender certificates are refreshed when they expire within this margin.
 pub const CERT_REFRESH_MARGIN_MS: u64 = 60 * 60 * 1000;
 
@@ -423,6 +429,9 @@ impl SignalClient {
             ec -= n_ec;
             kyber -= n_ky;
         }
+        self.account
+            .store
+            .prune_one_time_prekeys(ONE_TIME_PREKEYS_KEPT);
         Ok(())
     }
 
@@ -459,9 +468,26 @@ impl SignalClient {
         Ok(())
     }
 
-    /// Tops up one-time prekeys when the service holds fewer than `threshold` of either
-    /// kind. Returns `(ec, kyber)` uploaded.
+    /// Keeps the keys others start sessions with fresh: tops up one-time prekeys when the
+    /// service holds fewer than `threshold` of either kind, and rotates the signed and
+    /// last-resort prekeys once the newest signed prekey is older than
+    /// [`SIGNED_PREKEY_MAX_AGE_MS`]. Returns `(ec, kyber)` one-time keys uploaded.
     pub async fn refill_prekeys(&mut self, threshold: u32) -> Result<(u32, u32)> {
+        let topped = self.top_up_prekeys(threshold).await?;
+        let newest = self
+            .account
+            .store
+            .signed_prekeys
+            .newest()
+            .and_then(|k| k.timestamp().ok())
+            .map_or(0, |t| t.epoch_millis());
+        if now_ms().saturating_sub(newest) > SIGNED_PREKEY_MAX_AGE_MS {
+            self.rotate_signed_prekeys().await?;
+        }
+        Ok(topped)
+    }
+
+    async fn top_up_prekeys(&mut self, threshold: u32) -> Result<(u32, u32)> {
         const OP: &str = "prekey count";
         let r = self
             .authed(Method::GET, "/v2/keys?identity=aci", None)

@@ -382,6 +382,27 @@ impl ProtocolStore {
         }
     }
 
+    /// Keeps only the `keep` newest one-time EC prekeys and one-time Kyber prekeys (by id;
+    /// ids only grow). An upload replaces the service's one-time keys of a kind, so older
+    /// ones can only serve a message already in flight; keeping two batches gives those a
+    /// whole refill cycle to arrive.
+    pub fn prune_one_time_prekeys(&mut self, keep: usize) {
+        while self.prekeys.0.len() > keep {
+            self.prekeys.0.pop_first();
+        }
+        let one_time: Vec<u32> = self
+            .kyber_prekeys
+            .keys
+            .iter()
+            .filter(|(_, e)| !e.last_resort)
+            .map(|(id, _)| *id)
+            .collect();
+        let drop = one_time.len().saturating_sub(keep);
+        for id in &one_time[..drop] {
+            self.kyber_prekeys.keys.remove(id);
+        }
+    }
+
     /// Whether `aci`'s `device` already holds our sender key for `distribution_id`.
     pub fn has_sender_key(&self, distribution_id: [u8; 16], aci: &Aci, device: DeviceId) -> bool {
         self.skdm_shared
