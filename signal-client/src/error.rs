@@ -94,6 +94,10 @@ pub enum Error {
     /// off in turn; callers back off.
     #[error("websocket: connected elsewhere (4409)")]
     ConnectedElsewhere,
+    /// A keepalive went unanswered for `ws::KEEPALIVE_TIMEOUT` with nothing else heard:
+    /// the connection is taken as half-open and dropped (SPEC §5).
+    #[error("websocket: no answer to keepalive; connection dropped")]
+    KeepaliveTimeout,
     /// Attachment crypto failed (bad MAC, bad digest, bad padding, too large).
     #[error("attachment: {reason}")]
     Attachment { reason: &'static str },

@@ -4,7 +4,7 @@
 //! ([`crate::SignalClient::decrypt`]): the enclave seals raw envelopes while locked.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
@@ -20,8 +20,13 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::transport::{HttpClient, Stream};
 
-/// Send a keepalive after this long without traffic.
+/// Send a keepalive after this long without hearing from the service.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a keepalive may go unanswered (with nothing else heard either) before the
+/// connection is taken as half-open and dropped: [`Receiver::next`] returns
+/// [`Error::KeepaliveTimeout`]. A connection polled throughout is thus given up after
+/// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT` (60 s, two keepalive intervals) of silence.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// First reconnect delay; doubles up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest reconnect delay.
@@ -51,6 +56,12 @@ pub struct Receiver {
     auth: Zeroizing<String>,
     ws: Option<Ws>,
     next_id: u64,
+    /// When the service was last heard from on the current connection.
+    heard: Instant,
+    /// When a keepalive went out, if one did since the service was last heard from.
+    keepalive_sent: Option<Instant>,
+    keepalive_interval: Duration,
+    keepalive_timeout: Duration,
     /// Connections made so far (1 after the first connect).
     pub connections: u32,
 }
@@ -73,8 +84,18 @@ impl Receiver {
             auth: Zeroizing::new(basic_auth),
             ws: None,
             next_id: 1,
+            heard: Instant::now(),
+            keepalive_sent: None,
+            keepalive_interval: KEEPALIVE_INTERVAL,
+            keepalive_timeout: KEEPALIVE_TIMEOUT,
             connections: 0,
         }
+    }
+
+    /// Replaces [`KEEPALIVE_INTERVAL`] and [`KEEPALIVE_TIMEOUT`] (tests, unusual links).
+    pub fn set_keepalive(&mut self, interval: Duration, timeout: Duration) {
+        self.keepalive_interval = interval;
+        self.keepalive_timeout = timeout;
     }
 
     async fn connect_once(&self) -> Result<Ws> {
@@ -135,6 +156,8 @@ impl Receiver {
             match self.connect_once().await {
                 Ok(ws) => {
                     self.ws = Some(ws);
+                    self.heard = Instant::now();
+                    self.keepalive_sent = None;
                     self.connections += 1;
                     return Ok(());
                 }
@@ -146,17 +169,32 @@ impl Receiver {
         Err(last)
     }
 
-    /// The next event, reconnecting as needed. Sends keepalives while idle and answers
-    /// `queue/empty` itself. A 4409 close (another connection for this device) is
-    /// returned as [`Error::ConnectedElsewhere`] rather than fought over.
+    /// The next event, reconnecting as needed. Sends a keepalive after the keepalive
+    /// interval without hearing from the service and answers `queue/empty` itself. A 4409
+    /// close (another connection for this device) is returned as
+    /// [`Error::ConnectedElsewhere`] rather than fought over. A connection silent for the
+    /// keepalive timeout after a keepalive went out (no frame at all, not even its answer)
+    /// is dropped and returned as [`Error::KeepaliveTimeout`]; the next call reconnects.
+    /// Frames that arrived while the caller was not polling are read before any verdict.
     pub async fn next(&mut self) -> Result<Event> {
         loop {
             self.ensure_connected().await?;
+            let wait = match self.keepalive_sent {
+                Some(sent) => self.keepalive_timeout.saturating_sub(sent.elapsed()),
+                None => self.keepalive_interval.saturating_sub(self.heard.elapsed()),
+            };
             let ws = self.ws.as_mut().expect("invariant: connected above");
-            let frame = match tokio::time::timeout(KEEPALIVE_INTERVAL, ws.next()).await {
+            // A zero `wait` still polls the stream once, so buffered frames count.
+            let frame = match tokio::time::timeout(wait, ws.next()).await {
+                Err(_) if self.keepalive_sent.is_some() => {
+                    // Half-open: a close handshake would wait on the same dead peer.
+                    self.ws = None;
+                    return Err(Error::KeepaliveTimeout);
+                }
                 Err(_) => {
-                    if self.send_keepalive().await.is_err() {
-                        self.ws = None;
+                    match self.send_keepalive().await {
+                        Ok(()) => self.keepalive_sent = Some(Instant::now()),
+                        Err(_) => self.ws = None,
                     }
                     continue;
                 }
@@ -164,7 +202,11 @@ impl Receiver {
                     self.ws = None;
                     continue;
                 }
-                Ok(Some(Ok(m))) => m,
+                Ok(Some(Ok(m))) => {
+                    self.heard = Instant::now();
+                    self.keepalive_sent = None;
+                    m
+                }
             };
             match frame {
                 Message::Binary(b) => match self.on_binary(&b).await {

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 //! How sends recover (or deliberately do not) from the service's refusals, against signal-sim
-//! in-process over real sockets (SPEC.md §4): 413 with `Retry-After` is a rate limit, 413
-//! without it is a permanent "too large".
+//! in-process over real sockets: 413 with `Retry-After` is a rate limit, 413 without it is a
+//! permanent "too large" (SPEC.md §4); an unanswered keepalive ends a half-open WebSocket
+//! (SPEC.md §5).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use libsignal_protocol::PublicKey;
 use signal_client::phone::Phone;
 use signal_client::service::DEFAULT_RETRY_AFTER;
 use signal_client::transport::{TcpConnector, TlsTrust};
+use signal_client::ws::Event;
 use signal_client::{Error, ServiceConfig};
 use signal_sim::{Config, RateLimitStatus, Server, ServerHandle};
 
@@ -92,4 +94,47 @@ async fn rate_limit_answered_413_with_retry_after_waits_and_succeeds() {
     for i in 0..4 {
         assert!(bodies.contains(&format!("m{i}").as_str()), "{bodies:?}");
     }
+}
+
+/// A keepalive bound short enough for a test.
+const TEST_KEEPALIVE: Duration = Duration::from_millis(300);
+
+#[tokio::test(flavor = "current_thread")]
+async fn unanswered_keepalive_drops_the_connection_with_a_named_error() {
+    let (_h, cfg) = sim(|c| c.answer_keepalives = false).await;
+    let mut a = phone(&cfg, "+15550100021").await;
+    let rx = a.receiver();
+    rx.set_keepalive(TEST_KEEPALIVE, TEST_KEEPALIVE);
+    // The connection opens with queue/empty, then the sim stays silent.
+    assert!(matches!(rx.next().await, Ok(Event::QueueEmpty)));
+    let started = Instant::now();
+    let r = tokio::time::timeout(WAIT, rx.next())
+        .await
+        .expect("a half-open connection must not hang next() forever");
+    let took = started.elapsed();
+    assert!(matches!(r, Err(Error::KeepaliveTimeout)), "{r:?}");
+    // Interval without traffic, then the keepalive's own timeout (each ≥ the bound).
+    assert!(took >= 2 * TEST_KEEPALIVE, "{took:?}");
+    assert!(
+        took < 2 * TEST_KEEPALIVE + Duration::from_secs(2),
+        "{took:?}"
+    );
+    // The next call reconnects (and the sim greets the new connection again).
+    assert!(matches!(rx.next().await, Ok(Event::QueueEmpty)));
+    assert_eq!(rx.connections, 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn answered_keepalives_keep_an_idle_connection() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550100031").await;
+    let rx = a.receiver();
+    rx.set_keepalive(TEST_KEEPALIVE, TEST_KEEPALIVE);
+    assert!(matches!(rx.next().await, Ok(Event::QueueEmpty)));
+    // Idle for several keepalive rounds: every keepalive is answered, nothing is returned.
+    let idle = tokio::time::timeout(6 * TEST_KEEPALIVE, rx.next()).await;
+    let Err(_elapsed) = idle else {
+        panic!("an idle healthy connection yields nothing: {idle:?}");
+    };
+    assert_eq!(rx.connections, 1, "never reconnected");
 }

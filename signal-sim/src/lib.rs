@@ -53,6 +53,9 @@ pub struct Config {
     pub challenge_senders: Vec<String>,
     /// The status a rate-limited send is answered with, always with `Retry-After` (SPEC §8).
     pub rate_limit_status: RateLimitStatus,
+    /// Answer WebSocket keepalives (SPEC §7.6). `false` is a SIM-ONLY test knob that plays a
+    /// half-open connection: the socket stays up but keepalives go unanswered.
+    pub answer_keepalives: bool,
 }
 
 /// How the sim answers a rate-limited send (SPEC §8). Both carry `Retry-After`.
@@ -101,7 +104,8 @@ pub struct SimStats {
 }
 
 impl Config {
-    /// Defaults: burst 60, 1 token/s, codes checked, no challenge trigger.
+    /// Defaults: burst 60, 1 token/s, codes checked, no challenge trigger, rate limits
+    /// answered 429, keepalives answered.
     pub fn new(listen: SocketAddr) -> Self {
         Config {
             listen,
@@ -112,6 +116,7 @@ impl Config {
             rate_per_sec: 1.0,
             challenge_senders: vec![],
             rate_limit_status: RateLimitStatus::TooManyRequests,
+            answer_keepalives: true,
         }
     }
 }

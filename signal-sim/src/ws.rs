@@ -246,36 +246,40 @@ async fn on_frame(sim: &Arc<Sim>, ws: &mut Ws, aci: Uuid, device_id: u32, data: 
     let id = req.id;
     let verb = req.verb.unwrap_or_default();
     let full_path = req.path.unwrap_or_default();
-    let (status, body, headers) =
-        if verb.eq_ignore_ascii_case("GET") && full_path == consts::WS_KEEPALIVE_PATH {
-            (200u16, None, vec![])
-        } else {
-            let (path, query) = full_path.split_once('?').unwrap_or((&full_path, ""));
-            let headers = req
-                .headers
-                .iter()
-                .filter_map(|h| h.split_once(':'))
-                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                .collect();
-            let r = match Method::from_bytes(verb.as_bytes()) {
-                Ok(method) => routes::handle(
-                    sim,
-                    Req {
-                        method,
-                        path: path.to_owned(),
-                        query: query.to_owned(),
-                        headers,
-                        body: Bytes::from(req.body.unwrap_or_default()),
-                        host: sim.host.clone(),
-                        ws_auth: Some((aci, device_id)),
-                    },
-                ),
-                Err(_) => routes::Resp::error(StatusCode::BAD_REQUEST, "bad verb"),
-            };
-            let headers = r.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
-            let body = (!r.body.is_empty()).then(|| r.body.to_vec());
-            (r.status.as_u16(), body, headers)
+    let is_keepalive = verb.eq_ignore_ascii_case("GET") && full_path == consts::WS_KEEPALIVE_PATH;
+    if is_keepalive && !sim.config.answer_keepalives {
+        // SIM-ONLY test knob (SPEC §7.6): play a half-open connection.
+        return true;
+    }
+    let (status, body, headers) = if is_keepalive {
+        (200u16, None, vec![])
+    } else {
+        let (path, query) = full_path.split_once('?').unwrap_or((&full_path, ""));
+        let headers = req
+            .headers
+            .iter()
+            .filter_map(|h| h.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let r = match Method::from_bytes(verb.as_bytes()) {
+            Ok(method) => routes::handle(
+                sim,
+                Req {
+                    method,
+                    path: path.to_owned(),
+                    query: query.to_owned(),
+                    headers,
+                    body: Bytes::from(req.body.unwrap_or_default()),
+                    host: sim.host.clone(),
+                    ws_auth: Some((aci, device_id)),
+                },
+            ),
+            Err(_) => routes::Resp::error(StatusCode::BAD_REQUEST, "bad verb"),
         };
+        let headers = r.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        let body = (!r.body.is_empty()).then(|| r.body.to_vec());
+        (r.status.as_u16(), body, headers)
+    };
     let reason = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
