@@ -54,6 +54,9 @@ pub struct Stats {
     pub failed: usize,
     /// Recipients without a Signal account.
     pub unreachable: usize,
+    /// Messages not sent because the recipient, an authorized admin, changed safety number
+    /// (COURIER.md §3.1): nothing was encrypted to the new key.
+    pub withheld: usize,
 }
 
 /// What the worker hands back.
@@ -109,6 +112,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     let mut client = SignalClient::new(&config, account);
     let mut stats = Stats::default();
     let mut effects = Vec::new();
+    let deauthorized_before = deauthorized_admins(&state);
     for item in &items {
         receive(
             &mut client,
@@ -143,7 +147,15 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         texts.extend(relay::take_addressed_to(&mut own, admin));
         effects.extend(own);
     }
-    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats).await;
+    trust_reauthorized(&mut client, &state, &deauthorized_before);
+    let (destroy, invites) = deliver(
+        &mut client,
+        &mut state,
+        effects,
+        &mut stats,
+        viewer.as_ref().map(|v| (v, &mut texts)),
+    )
+    .await;
     if let Err(e) = client
         .refill_prekeys(signal_client::service::PREKEY_REFILL_THRESHOLD)
         .await
@@ -190,7 +202,15 @@ async fn receive(
         return;
     };
     if incoming.identity_changed {
-        effects.extend(relay::handle_identity_change(state, &phone));
+        let was_authorized =
+            state.member(&phone).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(&phone);
+        let notices = relay::handle_identity_change(state, &phone);
+        if was_authorized && state.is_deauthorized(&phone) {
+            // What was meant for them as an admin earlier in this batch (hotline messages,
+            // admin copies) must not reach the new phone (COURIER.md §3.1).
+            drop(relay::take_addressed_to(effects, &phone));
+        }
+        effects.extend(notices);
     }
     let Some(dm) = incoming.content.data_message.as_ref() else {
         stats.ignored += 1;
@@ -259,20 +279,67 @@ fn content_bytes(dm: DataMessage) -> Zeroizing<Vec<u8>> {
     )
 }
 
+/// Admins whose safety-number change deauthorized them (COURIER.md §3.1).
+fn deauthorized_admins(state: &ChannelState) -> Vec<Phone> {
+    state
+        .admins()
+        .filter(|m| state.is_deauthorized(m.phone()))
+        .map(|m| m.phone().duplicate())
+        .collect()
+}
+
+/// Admins in `before` that another admin re-ADDed since (still admins, no longer
+/// deauthorized): their identity key on record is forgotten, so the one their phone has now
+/// is accepted when the channel next writes to them (COURIER.md §3.1).
+fn trust_reauthorized(client: &mut SignalClient, state: &ChannelState, before: &[Phone]) {
+    for p in before {
+        let back = state.member(p).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(p);
+        if !back {
+            continue;
+        }
+        if let Some(aci) = client.account.store.aci_for_e164(&p.to_e164_string()) {
+            client.account.store.forget_identity(&aci);
+        }
+    }
+}
+
+/// Makes the channel's authorized admins strict in the protocol store: sending to one whose
+/// identity key changed fails with `UntrustedIdentity` instead of trusting the new key
+/// (COURIER.md §3.1). Admins whose ACI is not yet known have no session and no key on
+/// record, so there is nothing to protect yet; they are strict from the next call on.
+fn set_strict(client: &mut SignalClient, state: &ChannelState) {
+    let store = &mut client.account.store;
+    let acis: Vec<Aci> = state
+        .admins()
+        .filter(|m| !state.is_deauthorized(m.phone()))
+        .filter_map(|m| store.aci_for_e164(&m.phone().to_e164_string()))
+        .collect();
+    store.set_strict(&acis);
+}
+
 /// Sends every effect; returns whether the channel is to be destroyed and the numbers to
 /// invite as admins.
+///
+/// An authorized admin whose identity key changed is never sent anything: the store refuses
+/// to encrypt to them (`set_strict` before every send), the relay deauthorizes them at once
+/// (the other admins are told, in the next round), and every later effect of this operation
+/// skips them, even those computed while they were still an admin. What such follow-ups
+/// tell `viewer` is also added to their texts (CLI output).
 async fn deliver(
     client: &mut SignalClient,
     state: &mut ChannelState,
     mut effects: Vec<Effect>,
     stats: &mut Stats,
+    mut viewer: Option<(&Phone, &mut Vec<Zeroizing<String>>)>,
 ) -> (bool, Vec<Phone>) {
     let mut destroy = false;
     let mut invites = Vec::new();
     let mut ts = now_ms();
     let profile_key = client.account.profile_key().to_vec();
+    let mut withheld: Vec<Phone> = Vec::new();
     for _round in 0..MAX_EFFECT_ROUNDS {
         let mut changed: Vec<Phone> = Vec::new();
+        let mut follow_ups: Vec<Effect> = Vec::new();
         for effect in effects.drain(..) {
             let (to, dm) = match effect {
                 Effect::Send {
@@ -312,6 +379,10 @@ async fn deliver(
                     continue;
                 }
             };
+            let to: Vec<Phone> = to.into_iter().filter(|p| !withheld.contains(p)).collect();
+            if to.is_empty() {
+                continue;
+            }
             ts += 1;
             let dm = DataMessage {
                 timestamp: Some(ts),
@@ -322,6 +393,7 @@ async fn deliver(
             let acis = resolve(client, &to, stats).await;
             let ids: Vec<Aci> = acis.iter().map(|(a, _)| *a).collect();
             let by_aci: HashMap<Aci, usize> = acis.into_iter().collect();
+            set_strict(client, state);
             for (aci, result) in client.send_many(&ids, &content, ts).await {
                 match result {
                     Ok(report) => {
@@ -330,6 +402,17 @@ async fn deliver(
                             if let Some(&i) = by_aci.get(&aci) {
                                 changed.push(to[i].duplicate());
                             }
+                        }
+                    }
+                    Err(signal_client::Error::UntrustedIdentity) => {
+                        stats.withheld += 1;
+                        tracing::warn!("an admin's safety number changed; nothing sent to them");
+                        let Some(p) = by_aci.get(&aci).map(|&i| &to[i]) else {
+                            continue;
+                        };
+                        if !withheld.contains(p) {
+                            follow_ups.extend(relay::handle_identity_change(state, p));
+                            withheld.push(p.duplicate());
                         }
                     }
                     Err(signal_client::Error::Unregistered) => stats.unreachable += 1,
@@ -341,8 +424,16 @@ async fn deliver(
             }
         }
         for p in &changed {
-            effects.extend(relay::handle_identity_change(state, p));
+            follow_ups.extend(relay::handle_identity_change(state, p));
         }
+        if let Some((v, texts)) = viewer.as_mut() {
+            texts.extend(
+                relay::texts_for(&follow_ups, v)
+                    .into_iter()
+                    .map(|t| Zeroizing::new(t.to_owned())),
+            );
+        }
+        effects.extend(follow_ups);
         if effects.is_empty() {
             break;
         }
@@ -362,7 +453,7 @@ pub async fn send(
     let account = Account::decode(&account)?;
     let mut client = SignalClient::new(&config, account);
     let mut stats = Stats::default();
-    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats).await;
+    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats, None).await;
     let encoded = client.account.encode()?;
     let Account { credentials, .. } = client.account;
     Ok(Outcome {

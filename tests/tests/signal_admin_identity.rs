@@ -1,0 +1,186 @@
+//! An admin's reinstalled phone (new identity key, new safety number) on the *send* path,
+//! end to end against signal-sim: the channel writes to the admin before the admin writes
+//! anything. Nothing meant for the admin may be encrypted to the new key: the enclave's
+//! protocol store refuses it, the admin is deauthorized, the other admins are told, and
+//! nothing else of that unlock goes to them. After another admin re-ADDs them, they get
+//! admin traffic again. A reinstalled subscriber is still trusted (COURIER.md §3.1).
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::time::Duration;
+
+use sealboost_tests::signal::{bodies, otp_in, phone, AdminCli, World};
+use signal_client::phone::{Phone, Received};
+
+const CHANNEL: &str = "+15550019000";
+/// Generous: a slow machine runs several unlocks' worth of sends in this time.
+const WAIT: Duration = Duration::from_secs(45);
+/// How long a "nothing arrived" check listens (after everything else was waited for).
+const QUIET: Duration = Duration::from_secs(3);
+
+/// A phone and what it received that no check has used yet.
+struct Handset {
+    p: Phone,
+    inbox: Vec<Received>,
+}
+
+impl Handset {
+    async fn register(w: &World, number: &str) -> Handset {
+        Handset {
+            p: phone(&w.sim.info, number).await,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// Takes the first message whose body contains `needle`; returns its body.
+    async fn expect(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let hit = self
+                .inbox
+                .iter()
+                .position(|m| m.body.as_deref().is_some_and(|b| b.contains(needle)));
+            if let Some(i) = hit {
+                return self.inbox.remove(i).body.unwrap();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "phone {} wanted {needle:?}, has {:?}",
+                self.p.e164(),
+                bodies(&self.inbox)
+            );
+            let got = self
+                .p
+                .receive_for(left.min(Duration::from_millis(500)))
+                .await
+                .unwrap();
+            self.inbox.extend(got);
+        }
+    }
+
+    /// Every message not yet taken, after listening for [`QUIET`] more.
+    async fn quiet(&mut self) -> Vec<Received> {
+        let got = self.p.receive_for(QUIET).await.unwrap();
+        self.inbox.extend(got);
+        std::mem::take(&mut self.inbox)
+    }
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reinstalled_admin_gets_nothing_on_the_send_path_until_re_added() {
+    const A1: &str = "+15550701001";
+    const A2: &str = "+15550701002";
+    const S1: &str = "+15550702001";
+    const S2: &str = "+15550702002";
+    let (w, a1) = World::start(A1, CHANNEL, &["--rate-burst", "0"]).await;
+    let mut a1 = Handset {
+        p: a1,
+        inbox: Vec::new(),
+    };
+    let mut a2 = Handset::register(&w, A2).await;
+    let mut s1 = Handset::register(&w, S1).await;
+    let mut s2 = Handset::register(&w, S2).await;
+    s1.p.send_text(CHANNEL, "HELLO").await.unwrap();
+    s2.p.send_text(CHANNEL, "HELLO").await.unwrap();
+    a1.p.send_text(CHANNEL, &format!("ADD {A2}")).await.unwrap();
+    w.process(3);
+    s1.expect("Welcome!").await;
+    s2.expect("Welcome!").await;
+    let invite = a2.expect("one-time passphrase").await;
+    let v = AdminCli::new(&w.stack).accept(&w.ch, &otp_in(&invite).unwrap(), A2);
+    assert_eq!(v["admin_index"], 2, "{v}");
+    // The channel holds sessions with every phone's first install.
+    w.cli.ok(&["broadcast", &w.ch, "Before", "reinstall"]);
+    s1.expect("Before reinstall").await;
+    s2.expect("Before reinstall").await;
+    assert_eq!(
+        a2.expect("Before reinstall").await,
+        "[BROADCAST FROM ADMIN 1]\nBefore reinstall"
+    );
+
+    // ADMIN 2 and subscriber S2 reinstall (same number and ACI, new identity key). ADMIN 2
+    // writes nothing.
+    drop(a2);
+    drop(s2);
+    let mut a2 = Handset::register(&w, A2).await;
+    let mut s2 = Handset::register(&w, S2).await;
+
+    // One unlock holds a hotline message and ADMIN 1's broadcast and PRIVATE, all of which
+    // address ADMIN 2 as an admin.
+    s1.p.send_text(CHANNEL, "Pangolin sighting at the old mill")
+        .await
+        .unwrap();
+    a1.p.send_text(CHANNEL, "! Storm warning tonight")
+        .await
+        .unwrap();
+    a1.p.send_text(CHANNEL, "~ Admins: meet at noon")
+        .await
+        .unwrap();
+    let v = w.process(3);
+    // The first send to ADMIN 2 is refused before anything is encrypted; the rest of the
+    // unlock skips them.
+    assert_eq!(v["stats"]["withheld"], 1, "{v}");
+    assert_eq!(v["stats"]["failed"], 0, "{v}");
+    let texts = v["texts"].to_string();
+    assert!(texts.contains("ADMIN 2's safety number changed"), "{v}");
+
+    a1.expect("Pangolin sighting at the old mill").await;
+    a1.expect("ADMIN 2's safety number changed").await;
+    a1.expect("Broadcast sent to 2 subscribers and 1 other admins.")
+        .await;
+    s1.expect("Your message went to the channel's admins.")
+        .await;
+    assert_eq!(
+        s1.expect("Storm warning").await,
+        "Storm warning tonight",
+        "subscribers get the bare broadcast"
+    );
+    // The reinstalled subscriber's new identity is trusted and the broadcast re-sent.
+    assert_eq!(s2.expect("Storm warning").await, "Storm warning tonight");
+    let got = a2.quiet().await;
+    assert!(
+        got.is_empty(),
+        "the reinstalled admin's phone received {:?}",
+        bodies(&got)
+    );
+    // A subscriber's change tells the admins nothing.
+    let got = bodies(&a1.quiet().await);
+    assert!(!got.iter().any(|t| t.contains("safety number")), "{got:?}");
+
+    // ADMIN 2 no longer counts as an admin, and the enclave will not act as them. (Nothing
+    // is sent to them before the re-ADD, so the key the channel has on record for them is
+    // still the old one: the re-ADD itself must make the new one acceptable.)
+    let v = json(&w.cli.ok(&["private", &w.ch, "Anyone", "there?", "--json"]));
+    let texts = v["texts"].to_string();
+    assert!(
+        texts.contains("Private message sent to 0 other admins."),
+        "{v}"
+    );
+    let (code, out, err) = w.cli.run(&["broadcast", &w.ch, "x", "--as", A2, "--json"]);
+    assert_ne!(code, 0, "{out}{err}");
+
+    // ADMIN 1 re-ADDs them over Signal: they are ADMIN 2 again and get admin copies.
+    a1.p.send_text(CHANNEL, &format!("ADD {A2}")).await.unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["withheld"], 0, "{v}");
+    assert_eq!(v["stats"]["failed"], 0, "{v}");
+    a2.expect("You are now ADMIN 2 of this channel.").await;
+    a1.expect("You added ADMIN 2.").await;
+    a1.p.send_text(CHANNEL, "! All clear").await.unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["withheld"], 0, "{v}");
+    assert_eq!(
+        a2.expect("All clear").await,
+        "[BROADCAST FROM ADMIN 1]\nAll clear"
+    );
+    a1.expect("Broadcast sent to 2 subscribers and 1 other admins.")
+        .await;
+    for s in [&mut s1, &mut s2] {
+        assert_eq!(s.expect("All clear").await, "All clear");
+    }
+}
