@@ -607,8 +607,9 @@ impl SignalClient {
     }
 
     /// Sends the same content to many recipients: everything that can go out at once is
-    /// encrypted up front and PUT in parallel over the connection pool; recipients that
-    /// need recovery then go through [`SignalClient::send`]'s path.
+    /// encrypted up front (on every core) and PUT in parallel over the connection pool.
+    /// Rate-limited recipients are retried together after one wait; other recipients
+    /// that need recovery then go through [`SignalClient::send`]'s path.
     pub async fn send_many(
         &mut self,
         to: &[Aci],
@@ -618,7 +619,6 @@ impl SignalClient {
         use futures::StreamExt as _;
         let padded = zeroize::Zeroizing::new(cipher::pad(content));
         let mut results = Vec::with_capacity(to.len());
-        let mut ready = Vec::with_capacity(to.len());
         let cert = if self.sealed_sender {
             self.sender_certificate().await.ok()
         } else {
@@ -662,29 +662,99 @@ impl SignalClient {
             }
         }
         let failed: std::collections::HashSet<Aci> = results.iter().map(|(a, _)| *a).collect();
-        // Encrypt on every core: with sealed sender (three X25519 per recipient) this is
-        // most of a large broadcast's CPU time.
+        // Rounds: everyone rate-limited in a round waits out the longest `Retry-After`
+        // once and goes again together; any other answer that needs recovery goes through
+        // `send`'s path one recipient at a time (rare: 401/409/410).
+        let mut pending: Vec<Aci> = to
+            .iter()
+            .filter(|a| !failed.contains(*a))
+            .copied()
+            .collect();
+        for round in 1..=MAX_SEND_ATTEMPTS {
+            let ready =
+                self.prepare_round(&pending, cert.as_ref(), &padded, timestamp, &mut results);
+            let sent = self.put_all(ready).await;
+            let mut limited = Vec::new();
+            let mut wait = Duration::ZERO;
+            for (p, r) in sent {
+                let to = p.to;
+                let res = match r {
+                    Err(e) => Err(e),
+                    Ok(resp) => match rate_limit_wait(&resp) {
+                        Some(w) if round < MAX_SEND_ATTEMPTS => {
+                            wait = wait.max(w);
+                            limited.push(to);
+                            continue;
+                        }
+                        Some(_) => Err(Error::RateLimited {
+                            operation: "send message",
+                            attempts: MAX_SEND_ATTEMPTS,
+                        }),
+                        None => self
+                            .send_padded(&to, &padded, timestamp, Some((p, resp)))
+                            .await
+                            .map(|mut rep| {
+                                rep.attempts += round - 1;
+                                rep
+                            }),
+                    },
+                };
+                let res = res.map(|mut rep| {
+                    rep.identity_changed |= changed.contains(&to);
+                    rep
+                });
+                results.push((to, res));
+            }
+            if limited.is_empty() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            pending = limited;
+        }
+        results
+    }
+
+    /// Encrypts `to` for one round of [`SignalClient::send_many`], on every core (with
+    /// sealed sender, three X25519 per recipient: most of a large broadcast's CPU time).
+    /// Recipients that fail to encrypt go straight to `results`.
+    fn prepare_round(
+        &mut self,
+        to: &[Aci],
+        cert: Option<&SenderCertificate>,
+        padded: &[u8],
+        timestamp: u64,
+        results: &mut Vec<(Aci, Result<SendReport>)>,
+    ) -> Vec<(Prepared, Option<[u8; 16]>)> {
         let mut uaks = Vec::with_capacity(to.len());
         let mut jobs = Vec::with_capacity(to.len());
-        for aci in to.iter().filter(|a| !failed.contains(*a)) {
+        for aci in to {
             let uak = self.uak_for(aci);
-            let c = if uak.is_some() { cert.as_ref() } else { None };
+            let c = if uak.is_some() { cert } else { None };
             uaks.push(if c.is_some() { uak } else { None });
             jobs.push((*aci, c));
         }
         let threads = fanout::threads_for(jobs.len());
         let prepared =
-            fanout::prepare_many(&mut self.account.store, &jobs, &padded, timestamp, threads);
+            fanout::prepare_many(&mut self.account.store, &jobs, padded, timestamp, threads);
+        let mut ready = Vec::with_capacity(jobs.len());
         for ((p, uak), (aci, _)) in prepared.into_iter().zip(uaks).zip(&jobs) {
             match p {
                 Ok(p) => ready.push((p, uak)),
                 Err(e) => results.push((*aci, Err(e))),
             }
         }
+        ready
+    }
+
+    /// PUTs every prepared body in parallel over the connection pool.
+    async fn put_all(
+        &self,
+        ready: Vec<(Prepared, Option<[u8; 16]>)>,
+    ) -> Vec<(Prepared, Result<Response>)> {
+        use futures::StreamExt as _;
         let http = self.http.clone();
         let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
-        let parallel = self.http_parallelism();
-        let sent: Vec<(Prepared, Result<Response>)> = futures::stream::iter(ready)
+        futures::stream::iter(ready)
             .map(|(p, uak)| {
                 let http = http.clone();
                 let auth = auth.clone();
@@ -693,25 +763,9 @@ impl SignalClient {
                     (p, r)
                 }
             })
-            .buffer_unordered(parallel)
+            .buffer_unordered(self.http_parallelism())
             .collect()
-            .await;
-        for (p, r) in sent {
-            let to = p.to;
-            let res = match r {
-                Err(e) => Err(e),
-                Ok(resp) => {
-                    self.send_padded(&to, &padded, timestamp, Some((p, resp)))
-                        .await
-                }
-            };
-            let res = res.map(|mut rep| {
-                rep.identity_changed |= changed.contains(&to);
-                rep
-            });
-            results.push((to, res));
-        }
-        results
+            .await
     }
 
     pub(crate) fn http_parallelism(&self) -> usize {

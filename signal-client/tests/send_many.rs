@@ -1,0 +1,86 @@
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+//! `send_many` against signal-sim (in-process) when the service rate-limits: everyone
+//! refused in a round waits once and goes again together.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libsignal_protocol::PublicKey;
+use signal_client::phone::Phone;
+use signal_client::transport::{TcpConnector, TlsTrust};
+use signal_client::ServiceConfig;
+use signal_sim::{Config, Server};
+
+const RECIPIENTS: usize = 12;
+
+#[tokio::test(flavor = "current_thread")]
+async fn rate_limited_recipients_wait_once_per_round_not_once_each() {
+    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
+    c.accept_any_code = true;
+    // One message per (sender, recipient) at once, then one a second: a second broadcast
+    // straight after the first is refused for every recipient, with `Retry-After: 1`.
+    c.rate_burst = 1;
+    c.rate_per_sec = 1.0;
+    let h = Server::start(c).await.unwrap();
+    let cfg = ServiceConfig {
+        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
+        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
+        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
+        max_connections: 4,
+    };
+    let mut chan = Phone::register(&cfg, "+15550000400", "123456", None)
+        .await
+        .unwrap();
+    // Identified sends: every refusal is the (channel, recipient) bucket's.
+    chan.client.try_unrestricted = false;
+    let mut subs = Vec::new();
+    let mut acis = Vec::new();
+    for i in 0..RECIPIENTS {
+        let s = Phone::register(&cfg, &format!("+1555000{}", 4100 + i), "123456", None)
+            .await
+            .unwrap();
+        acis.push(chan.client.lookup(s.e164()).await.unwrap().unwrap());
+        subs.push(s);
+    }
+    let content = |text: &str| {
+        prost::Message::encode_to_vec(&signal_api::Content {
+            data_message: Some(signal_api::DataMessage {
+                body: Some(text.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    };
+    let first = chan.client.send_many(&acis, &content("one"), 1).await;
+    assert!(first.iter().all(|(_, r)| r.as_ref().unwrap().attempts == 1));
+
+    let limited_before = h.stats().rate_limited;
+    let t = Instant::now();
+    let second = chan.client.send_many(&acis, &content("two"), 2).await;
+    let took = t.elapsed();
+    assert_eq!(second.len(), RECIPIENTS);
+    for (_, r) in &second {
+        assert_eq!(r.as_ref().unwrap().attempts, 2, "refused once, then sent");
+    }
+    assert_eq!(
+        h.stats().rate_limited - limited_before,
+        RECIPIENTS as u64,
+        "every recipient was refused once"
+    );
+    // One shared wait of about a second; waiting for each recipient in turn would take
+    // at least RECIPIENTS seconds.
+    assert!(
+        took < Duration::from_secs(RECIPIENTS as u64 / 2),
+        "took {took:?}"
+    );
+    for s in &mut subs {
+        let got = s
+            .receive_until(
+                |r| r.body.as_deref() == Some("two"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert!(got.iter().any(|r| r.body.as_deref() == Some("two")));
+    }
+}
