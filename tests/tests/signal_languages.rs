@@ -567,7 +567,9 @@ impl Lang {
     }
 }
 
-/// A phone and what it received but no check has used yet.
+/// A phone and what it received but no check has used yet. Its Signal calls are boxed: the
+/// phone's futures are large, and with this many awaits in one test their copies would
+/// overflow the test thread's stack in a debug build.
 struct Handset {
     p: Phone,
     inbox: Vec<Received>,
