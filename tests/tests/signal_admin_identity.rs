@@ -71,29 +71,41 @@ fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out.trim()).unwrap()
 }
 
+/// A channel with ADMIN 1 (`a1`), ADMIN 2 (`a2`, added over Signal and accepted) and two
+/// subscribers.
+async fn channel_with_two_admins(
+    a1: &str,
+    a2: &str,
+    s1: &str,
+    s2: &str,
+) -> (World, Handset, Handset, Handset, Handset) {
+    let (w, p) = World::start(a1, CHANNEL, &["--rate-burst", "0"]).await;
+    let mut a1 = Handset {
+        p,
+        inbox: Vec::new(),
+    };
+    let mut a2_phone = Handset::register(&w, a2).await;
+    let mut s1_phone = Handset::register(&w, s1).await;
+    let mut s2_phone = Handset::register(&w, s2).await;
+    s1_phone.p.send_text(CHANNEL, "HELLO").await.unwrap();
+    s2_phone.p.send_text(CHANNEL, "HELLO").await.unwrap();
+    a1.p.send_text(CHANNEL, &format!("ADD {a2}")).await.unwrap();
+    w.process(3);
+    s1_phone.expect("Welcome!").await;
+    s2_phone.expect("Welcome!").await;
+    let invite = a2_phone.expect("one-time passphrase").await;
+    let v = AdminCli::new(&w.stack).accept(&w.ch, &otp_in(&invite).unwrap(), a2);
+    assert_eq!(v["admin_index"], 2, "{v}");
+    (w, a1, a2_phone, s1_phone, s2_phone)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn reinstalled_admin_gets_nothing_on_the_send_path_until_re_added() {
     const A1: &str = "+15550701001";
     const A2: &str = "+15550701002";
     const S1: &str = "+15550702001";
     const S2: &str = "+15550702002";
-    let (w, a1) = World::start(A1, CHANNEL, &["--rate-burst", "0"]).await;
-    let mut a1 = Handset {
-        p: a1,
-        inbox: Vec::new(),
-    };
-    let mut a2 = Handset::register(&w, A2).await;
-    let mut s1 = Handset::register(&w, S1).await;
-    let mut s2 = Handset::register(&w, S2).await;
-    s1.p.send_text(CHANNEL, "HELLO").await.unwrap();
-    s2.p.send_text(CHANNEL, "HELLO").await.unwrap();
-    a1.p.send_text(CHANNEL, &format!("ADD {A2}")).await.unwrap();
-    w.process(3);
-    s1.expect("Welcome!").await;
-    s2.expect("Welcome!").await;
-    let invite = a2.expect("one-time passphrase").await;
-    let v = AdminCli::new(&w.stack).accept(&w.ch, &otp_in(&invite).unwrap(), A2);
-    assert_eq!(v["admin_index"], 2, "{v}");
+    let (w, mut a1, mut a2, mut s1, mut s2) = channel_with_two_admins(A1, A2, S1, S2).await;
     // The channel holds sessions with every phone's first install.
     w.cli.ok(&["broadcast", &w.ch, "Before", "reinstall"]);
     s1.expect("Before reinstall").await;
@@ -183,4 +195,43 @@ async fn reinstalled_admin_gets_nothing_on_the_send_path_until_re_added() {
     for s in [&mut s1, &mut s2] {
         assert_eq!(s.expect("All clear").await, "All clear");
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn admin_deauthorized_mid_batch_gets_nothing_meant_for_admins() {
+    const A1: &str = "+15550711001";
+    const A2: &str = "+15550711002";
+    const S1: &str = "+15550712001";
+    const S2: &str = "+15550712002";
+    let (w, mut a1, a2, mut s1, _s2) = channel_with_two_admins(A1, A2, S1, S2).await;
+    drop(a2);
+    let mut a2 = Handset::register(&w, A2).await;
+
+    // In one batch: first a hotline message (for both admins, ADMIN 2 still authorized when
+    // it is handled), then the reinstalled ADMIN 2's own message, which deauthorizes them.
+    s1.p.send_text(CHANNEL, "Badger report from the ridge")
+        .await
+        .unwrap();
+    w.cli.wait_queued(&w.ch, 1);
+    a2.p.send_text(CHANNEL, "Hello from my new phone")
+        .await
+        .unwrap();
+    let v = w.process(2);
+    assert_eq!(v["stats"]["failed"], 0, "{v}");
+    let texts = v["texts"].to_string();
+    assert!(texts.contains("ADMIN 2's safety number changed"), "{v}");
+
+    a1.expect("Badger report from the ridge").await;
+    a1.expect("ADMIN 2's safety number changed").await;
+    // Deauthorized, their own text is a hotline message like a subscriber's, and so is the
+    // answer they get.
+    a1.expect("Hello from my new phone").await;
+    a2.expect("Your message went to the channel's admins.")
+        .await;
+    let got = bodies(&a2.quiet().await);
+    assert!(
+        !got.iter().any(|t| t.contains("Badger")),
+        "a hotline message handled while they were an admin reached the new phone: {got:?}"
+    );
+    assert!(got.is_empty(), "{got:?}");
 }
