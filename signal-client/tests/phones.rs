@@ -630,3 +630,74 @@ async fn strictness_is_per_recipient_and_only_for_sending() {
     assert_eq!(r.devices, 1);
     expect_text(&mut admin2, "reply").await;
 }
+
+/// A store with its own identity and initial keys (no service needed).
+fn local_store(reg: u32) -> signal_client::ProtocolStore {
+    let mut rng = rand::rng();
+    let mut store = signal_client::ProtocolStore::new(
+        libsignal_protocol::IdentityKeyPair::generate(&mut rng),
+        reg,
+    );
+    let now = libsignal_protocol::Timestamp::from_epoch_millis(1_700_000_000_000);
+    keys::install_initial_keys(&mut store, now, &mut rng).unwrap();
+    store
+}
+
+/// Starts a session at `addr` from `from`'s bundle for `dev`; returns whether the identity
+/// on record changed.
+async fn process(
+    store: &mut signal_client::ProtocolStore,
+    addr: &ProtocolAddress,
+    from: &signal_client::ProtocolStore,
+    dev: DeviceId,
+) -> signal_client::Result<bool> {
+    let b = keys::local_bundle(from, dev, None).unwrap();
+    let now = std::time::SystemTime::now();
+    signal_client::cipher::process_bundle(store, addr, &b, now, &mut rand::rng()).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_trust_refuses_bundles_and_sessions_on_another_key() {
+    let now = std::time::SystemTime::now();
+    let mut rng = rand::rng();
+    let mut chan = local_store(1);
+    let old = local_store(2);
+    let new = local_store(3);
+    let peer = signal_client::store::aci_from_bytes([7; 16]);
+    let name = peer.service_id_string();
+    let (d1, d2) = (
+        DeviceId::try_from(1u8).unwrap(),
+        DeviceId::try_from(2u8).unwrap(),
+    );
+    let a1 = ProtocolAddress::new(name.clone(), d1);
+    let a2 = ProtocolAddress::new(name.clone(), d2);
+    process(&mut chan, &a1, &old, d1).await.unwrap();
+    chan.set_strict([&peer]);
+
+    // A bundle on another key builds no session and leaves the key on record alone.
+    let r = process(&mut chan, &a2, &new, d2).await;
+    assert!(matches!(r, Err(Error::UntrustedIdentity)), "{r:?}");
+    assert_eq!(chan.session_devices(&name), vec![d1]);
+    assert_eq!(
+        chan.identity(&peer),
+        Some(*old.identity_key_pair().identity_key())
+    );
+    // The same key is fine, strict or not.
+    let ok = signal_client::cipher::encrypt(&mut chan, &a1, b"padded", None, now, &mut rng).await;
+    assert!(ok.is_ok());
+
+    // A session built on another key (here: while not strict) is refused at encryption.
+    chan.set_strict([]);
+    chan.forget_identity(&peer);
+    assert!(!process(&mut chan, &a2, &new, d2).await.unwrap());
+    chan.set_strict([&peer]);
+    let r = signal_client::cipher::encrypt(&mut chan, &a1, b"padded", None, now, &mut rng).await;
+    assert!(matches!(r, Err(Error::UntrustedIdentity)), "{r:?}");
+    let ok = signal_client::cipher::encrypt(&mut chan, &a2, b"padded", None, now, &mut rng).await;
+    assert!(ok.is_ok());
+
+    // Strictness is the caller's per-operation setting, not part of the encoding.
+    let back = signal_client::ProtocolStore::decode(&chan.encode().unwrap()).unwrap();
+    assert!(!back.is_strict(&peer));
+    assert!(chan.is_strict(&peer));
+}
