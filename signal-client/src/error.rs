@@ -122,6 +122,10 @@ impl From<SignalProtocolError> for Error {
     }
 }
 
+/// The [`Error::Protocol`] kind of a message decrypted before (libsignal's
+/// `DuplicatedMessage`): a redelivered envelope, not a bad one.
+pub const DUPLICATED_MESSAGE: &str = "duplicated message";
+
 /// A log-safe name for a libsignal error (its `Display` may contain addresses).
 pub(crate) fn protocol_kind(e: &SignalProtocolError) -> &'static str {
     use SignalProtocolError as E;
@@ -141,7 +145,7 @@ pub(crate) fn protocol_kind(e: &SignalProtocolError) -> &'static str {
         E::SessionNotFound(_) => "session not found",
         E::InvalidSessionStructure(_) => "invalid session structure",
         E::InvalidRegistrationId(..) => "invalid registration id",
-        E::DuplicatedMessage(..) => "duplicated message",
+        E::DuplicatedMessage(..) => DUPLICATED_MESSAGE,
         E::InvalidMessage(..) => "invalid message",
         E::InvalidSealedSenderMessage(_) => "invalid sealed sender message",
         E::UnknownSealedSenderVersion(_) => "unknown sealed sender version",

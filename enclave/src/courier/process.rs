@@ -46,6 +46,8 @@ pub struct Stats {
     pub processed: usize,
     /// Envelopes that failed to open, decrypt or decode (skipped).
     pub rejected: usize,
+    /// Envelopes decrypted before (a redelivery, e.g. after a lost ack): skipped, not bad.
+    pub duplicates: usize,
     /// Envelopes without user content (receipts, typing, sync).
     pub ignored: usize,
     /// Messages accepted by the service.
@@ -175,6 +177,23 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     })
 }
 
+/// Counts an envelope that did not decrypt: a redelivered one as a duplicate, anything else
+/// as rejected (COURIER.md §3).
+fn undecryptable(stats: &mut Stats, e: &signal_client::Error) {
+    if matches!(
+        e,
+        signal_client::Error::Protocol {
+            kind: signal_client::error::DUPLICATED_MESSAGE
+        }
+    ) {
+        stats.duplicates += 1;
+        tracing::debug!("inbound envelope decrypted before (redelivered); skipped");
+    } else {
+        stats.rejected += 1;
+        tracing::warn!(error = %e, "inbound envelope rejected");
+    }
+}
+
 /// Decrypts one envelope and lets the relay act on it.
 async fn receive(
     client: &mut SignalClient,
@@ -187,8 +206,7 @@ async fn receive(
     let incoming = match client.decrypt(envelope).await {
         Ok(i) => i,
         Err(e) => {
-            stats.rejected += 1;
-            tracing::warn!(error = %e, "inbound envelope rejected");
+            undecryptable(stats, &e);
             return;
         }
     };
@@ -465,4 +483,29 @@ pub async fn send(
         invites,
         credentials,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn courier_process_a_redelivered_envelope_counts_as_duplicate_not_rejected() {
+        let mut stats = Stats::default();
+        undecryptable(
+            &mut stats,
+            &signal_client::Error::Protocol {
+                kind: signal_client::error::DUPLICATED_MESSAGE,
+            },
+        );
+        assert_eq!((stats.duplicates, stats.rejected), (1, 0));
+        undecryptable(
+            &mut stats,
+            &signal_client::Error::Protocol {
+                kind: "invalid message",
+            },
+        );
+        undecryptable(&mut stats, &signal_client::Error::SenderCertificateInvalid);
+        assert_eq!((stats.duplicates, stats.rejected), (1, 2));
+    }
 }
