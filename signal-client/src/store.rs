@@ -508,6 +508,19 @@ impl ProtocolStore {
         self.by_e164.get(e164).map(|b| aci_from_bytes(*b))
     }
 
+    /// Forgets everything the recipient book holds about people `keep` does not want: a
+    /// recipient whose number `keep` refuses, or who has no number, loses their entry
+    /// (number, profile key, access key, timer). Sessions and identity keys stay, keyed by
+    /// ACI only, so someone who writes again is still decrypted. Returns how many entries
+    /// went.
+    pub fn prune_recipients(&mut self, keep: impl Fn(&str) -> bool) -> usize {
+        let before = self.recipients.len();
+        self.recipients
+            .retain(|_, r| r.e164.as_deref().is_some_and(&keep));
+        self.by_e164.retain(|e164, _| keep(e164));
+        before - self.recipients.len()
+    }
+
     /// Records (or updates) the number of an ACI. A number moves to its newest ACI.
     pub fn set_e164(&mut self, aci: &Aci, e164: &str) -> Result<()> {
         if e164.len() > MAX_E164_LEN {

@@ -15,6 +15,7 @@
 pub mod chunks;
 pub mod live;
 pub mod process;
+pub mod prune;
 pub mod slot;
 
 use std::future::Future;

@@ -164,6 +164,8 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     {
         tracing::warn!(error = %e, "prekey refill failed; retried at the next unlock");
     }
+    let forgotten = super::prune::prune(&mut client.account.store, &state, now_secs);
+    tracing::debug!(forgotten, "recipient book pruned");
     let encoded = client.account.encode()?;
     let Account { credentials, .. } = client.account;
     Ok(Outcome {

@@ -199,7 +199,7 @@ impl HotlineRecord {
     pub fn created_at(&self) -> u64 {
         self.created_at
     }
-    fn expired(&self, now: u64) -> bool {
+    pub(crate) fn expired(&self, now: u64) -> bool {
         now >= self.created_at.saturating_add(HOTLINE_TTL_SECS)
     }
 }
@@ -222,7 +222,7 @@ impl Invite {
     pub fn created_at(&self) -> u64 {
         self.created_at
     }
-    fn expired(&self, now: u64) -> bool {
+    pub(crate) fn expired(&self, now: u64) -> bool {
         now >= self.created_at.saturating_add(INVITE_TTL_SECS)
     }
 }
