@@ -25,13 +25,14 @@ use crate::courier::process::{self, Stats};
 use crate::courier::slot::SignalSlot;
 use crate::courier::CourierError;
 use crate::failure::{respond, Failure};
+use crate::relay::lifecycle_strings::{self as texts, Notice, Passphrase, Proposed};
 use crate::relay::Effect;
 use crate::vault::lifecycle::{
     self, invite_admin, DiscardReason, Otp, OtpSet, Outcome, ProposalKind, StaleTable,
     DEFAULT_OTP_TTL_SECS, DEFAULT_PROPOSAL_TTL_SECS,
 };
 use crate::vault::limiter::UnlockLimiter;
-use crate::vault::model::{ChannelState, Phone};
+use crate::vault::model::{ChannelState, Language, Phone};
 use crate::vault::{names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
 use crate::Enclave;
 
@@ -356,7 +357,7 @@ async fn propose(
         }
         _ => return Err(ChannelError::BadRequest("kind").into()),
     };
-    let what = describe(&kind);
+    let what = proposed(&kind);
     let (pid, outcome) = state.propose(&admin, kind, now, ttl)?;
     let mut notify = swept;
     if let Outcome::Pending { approvals, needed } = &outcome {
@@ -364,11 +365,21 @@ async fn propose(
             .member(&admin)
             .and_then(|m| m.admin_index())
             .unwrap_or(0);
-        let text = format!(
-            "ADMIN {me} proposes to {what} (proposal #{pid}, {approvals} of {needed} approvals).\nApprove: sealboost proposals approve {ch} {pid}\nReject: sealboost proposals reject {ch} {pid}",
-            ch = id.to_hex()
-        );
-        notify.push((other_admins(&state, &admin), Zeroizing::new(text)));
+        let ch = id.to_hex();
+        let to = other_admins(&state, &admin);
+        notify.extend(localized(&state, to, None, |l| {
+            texts::notice(
+                l,
+                Notice::Proposed {
+                    by: me,
+                    what: &what,
+                    pid,
+                    approvals: *approvals,
+                    needed: *needed,
+                    channel: &ch,
+                },
+            )
+        }));
     }
     finish(
         enclave,
@@ -402,7 +413,10 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let outcome = state.vote(pid, &admin, approve, now)?;
     let mut notify = Vec::new();
     if let Outcome::Discarded(reason) = &outcome {
-        notify.push((other_admins(&state, &admin), discarded_notice(pid, *reason)));
+        let to = other_admins(&state, &admin);
+        notify.extend(localized(&state, to, None, |l| {
+            discarded_notice(l, pid, *reason)
+        }));
     }
     notify.extend(sweep(&mut state, &admin, now).1);
     finish(
@@ -518,21 +532,62 @@ fn sweep(state: &mut ChannelState, admin: &Phone, now: u64) -> (bool, Notices) {
     let to = other_admins(state, admin);
     let notices = gone
         .iter()
-        .map(|(pid, reason)| {
+        .flat_map(|(pid, reason)| {
             let to = to.iter().map(Phone::duplicate).collect();
-            (to, discarded_notice(*pid, *reason))
+            localized(state, to, None, |l| discarded_notice(l, *pid, *reason))
         })
         .collect();
     (!gone.is_empty(), notices)
 }
 
-fn discarded_notice(pid: u32, reason: DiscardReason) -> Zeroizing<String> {
-    let why = match reason {
-        DiscardReason::Rejected => "it can no longer reach its approvals",
-        DiscardReason::Expired => "it expired",
-        DiscardReason::Obsolete => "what it would change has changed already",
-    };
-    Zeroizing::new(format!("Proposal #{pid} was discarded: {why}."))
+fn discarded_notice(l: Language, pid: u32, reason: DiscardReason) -> Zeroizing<String> {
+    texts::notice(l, Notice::Discarded { pid, reason })
+}
+
+/// The language of a lifecycle text for `to`: their own member language. Someone who is
+/// not (yet) a member — a new admin being invited — gets the language of the admin `by`
+/// whose call made the text happen (who proposed the add, cast its deciding vote, or asked
+/// for the resend). With no such admin (an ADD over Signal that reached its threshold: the
+/// courier does not pass its sender on) they get the channel's language: the one most of
+/// its authorized admins use, EN on a tie (the channel has no language setting of its own).
+fn language_for(state: &ChannelState, to: &Phone, by: Option<&Phone>) -> Language {
+    state
+        .member(to)
+        .or_else(|| by.and_then(|b| state.member(b)))
+        .map_or_else(|| channel_language(state), |m| m.language)
+}
+
+/// The language most of the channel's authorized admins use; EN on a tie.
+fn channel_language(state: &ChannelState) -> Language {
+    const ALL: [Language; 4] = [Language::En, Language::Es, Language::Fr, Language::De];
+    let mut counts = [0usize; ALL.len()];
+    for m in state.admins().filter(|m| !state.is_deauthorized(m.phone())) {
+        counts[m.language as usize] += 1;
+    }
+    let most = counts.iter().copied().max().unwrap_or(0);
+    let mut top = ALL.into_iter().filter(|l| counts[*l as usize] == most);
+    match (top.next(), top.next()) {
+        (Some(l), None) => l,
+        _ => Language::En,
+    }
+}
+
+/// One text per language among `to` ([`language_for`] each), each with its recipients.
+fn localized(
+    state: &ChannelState,
+    to: Vec<Phone>,
+    by: Option<&Phone>,
+    text: impl Fn(Language) -> Zeroizing<String>,
+) -> Notices {
+    let mut groups: Vec<(Language, Vec<Phone>)> = Vec::new();
+    for p in to {
+        let l = language_for(state, &p, by);
+        match groups.iter_mut().find(|(g, _)| *g == l) {
+            Some((_, group)) => group.push(p),
+            None => groups.push((l, vec![p])),
+        }
+    }
+    groups.into_iter().map(|(l, to)| (to, text(l))).collect()
 }
 
 /// Every eligible admin except `except`.
@@ -544,11 +599,11 @@ fn other_admins(state: &ChannelState, except: &Phone) -> Vec<Phone> {
         .collect()
 }
 
-fn describe(kind: &ProposalKind) -> String {
+fn proposed(kind: &ProposalKind) -> Proposed {
     match kind {
-        ProposalKind::Rotate => "rotate the channel key".to_owned(),
-        ProposalKind::AddAdmin(p) => format!("add {} as an admin", p.to_e164_string().as_str()),
-        ProposalKind::RemoveAdmin(n) => format!("remove ADMIN {n} (the channel will be re-keyed)"),
+        ProposalKind::Rotate => Proposed::Rotate,
+        ProposalKind::AddAdmin(p) => Proposed::AddAdmin(p.to_e164_string()),
+        ProposalKind::RemoveAdmin(n) => Proposed::RemoveAdmin(*n),
     }
 }
 
@@ -595,8 +650,18 @@ async fn finish(
             )
         }
         Outcome::Enact(ProposalKind::AddAdmin(phone)) => {
-            let (epoch, stats) =
-                enact_add(enclave, id, opened, state, &d.sk, phone, d.otp_ttl, d.now).await?;
+            let (epoch, stats) = enact_add(
+                enclave,
+                id,
+                opened,
+                state,
+                &d.sk,
+                phone,
+                Some(&d.admin),
+                d.otp_ttl,
+                d.now,
+            )
+            .await?;
             let (epoch, _) = notify(enclave, id, &d.sk, epoch, d.notify).await;
             Ok(
                 json!({ "epoch": epoch, "proposal": pid, "outcome": "enacted",
@@ -674,41 +739,20 @@ async fn enact_rotate(
     Ok((epoch, rotated.generation))
 }
 
-/// A one-time passphrase message: `lead` (ending in "one-time passphrase …"), its lifetime,
-/// the passphrase and the command that redeems it, then `tail`. Built in one buffer sized
-/// up front, so no reallocation leaves a copy of the passphrase behind.
+/// A one-time passphrase message in `l` (`relay::lifecycle_strings::passphrase_text`: one
+/// buffer sized up front, so no reallocation leaves a copy of the passphrase behind).
 fn passphrase_text(
-    lead: &str,
+    l: Language,
+    kind: Passphrase,
     id: &ChannelId,
     otp: &Otp,
     ttl: u64,
-    tail: &str,
 ) -> Zeroizing<String> {
-    use std::fmt::Write as _;
-    let otp = otp.to_text();
-    let mut text = Zeroizing::new(String::with_capacity(lead.len() + tail.len() + 200));
-    let _ = write!(
-        text,
-        "{lead} (valid {} h): {}\nRedeem it with: sealboost admin accept {} --otp {}{tail}",
-        ttl.div_ceil(3600),
-        otp.as_str(),
-        id.to_hex(),
-        otp.as_str(),
-    );
-    text
+    texts::passphrase_text(l, kind, &id.to_hex(), otp.to_text().as_str(), ttl)
 }
 
-fn invite_text(id: &ChannelId, otp: &Otp, ttl: u64) -> Zeroizing<String> {
-    passphrase_text(
-        "You are invited to be an admin of this channel. Your one-time passphrase",
-        id,
-        otp,
-        ttl,
-        " --as <your number>",
-    )
-}
-
-/// VAULT.md §16 invite: OTP set, then state (pending admin), then the OTP over Signal.
+/// VAULT.md §16 invite: OTP set, then state (pending admin), then the OTP over Signal, in
+/// the invitee's language ([`language_for`]; `by` is the admin whose call enacted the add).
 #[allow(clippy::too_many_arguments)]
 async fn enact_add(
     enclave: &Enclave,
@@ -717,12 +761,14 @@ async fn enact_add(
     mut state: ChannelState,
     sk: &Sk,
     phone: Phone,
+    by: Option<&Phone>,
     otp_ttl: u64,
     now: u64,
 ) -> Result<(u64, Stats), Failure> {
     let (ov, mut otps) = load_otps(enclave, id).await?;
     otps.purge_expired(now);
     let to = phone.duplicate();
+    let lang = language_for(&state, &phone, by);
     let otp = invite_admin(
         id, &mut state, &mut otps, sk, phone, now, otp_ttl, &mut OsRng,
     )?;
@@ -731,7 +777,7 @@ async fn enact_add(
         .channels
         .commit(&enclave.blobs, opened, state)
         .await?;
-    let text = invite_text(id, &otp, otp_ttl);
+    let text = passphrase_text(lang, Passphrase::Invite, id, &otp, otp_ttl);
     send_notices(enclave, id, sk, epoch, vec![(vec![to], text)]).await
 }
 
@@ -754,6 +800,7 @@ pub(crate) async fn invite_enacted(
         state,
         sk,
         phone,
+        None,
         DEFAULT_OTP_TTL_SECS,
         now,
     )
@@ -775,6 +822,8 @@ async fn enact_remove(
         .find(|m| m.admin_index() == Some(n))
         .map(|m| m.phone().duplicate())
         .ok_or(VaultError::NotMember)?;
+    let removed_lang = language_for(&state, &removed, None);
+    let requester_lang = language_for(&state, &d.admin, None);
     // The channel's Signal account lives in chunks keyed from DK: carry it to the new DK.
     let chunk_table = ChunkTable::decode(state.protocol_store())?;
     let account = match &chunk_table {
@@ -891,30 +940,35 @@ async fn enact_remove(
         chunks::collect_garbage(&enclave.blobs, id, Some(g)).await;
     }
     put_verifier(enclave, id, rk.verifier.encode()).await;
+    // Pending admins are not members yet: theirs is the requester's language.
+    let langs: Vec<Language> = rk
+        .otps
+        .iter()
+        .map(|issued| language_for(&state, &issued.phone, Some(&d.admin)))
+        .collect();
     drop(state);
 
     // OTPs to the remaining admins and pending admins; a removal notice to every admin.
     let mut msgs = Vec::new();
-    for issued in &rk.otps {
-        let lead = format!(
-            "ADMIN {n} was removed and this channel was re-keyed. Your one-time passphrase for the new key"
-        );
+    for (issued, l) in rk.otps.iter().zip(langs) {
         msgs.push((
             vec![issued.phone.duplicate()],
-            passphrase_text(&lead, id, &issued.otp, d.otp_ttl, ""),
+            passphrase_text(
+                l,
+                Passphrase::Rekey { removed: n },
+                id,
+                &issued.otp,
+                d.otp_ttl,
+            ),
         ));
     }
     msgs.push((
         vec![d.admin.duplicate()],
-        Zeroizing::new(format!(
-            "ADMIN {n} was removed and this channel was re-keyed."
-        )),
+        texts::notice(requester_lang, Notice::RemovedAndRekeyed(n)),
     ));
     msgs.push((
         vec![removed],
-        Zeroizing::new(
-            "You were removed from this channel's admins and from the channel; its key was changed.".to_owned(),
-        ),
+        texts::notice(removed_lang, Notice::YouWereRemovedAdmin),
     ));
     // The re-key is committed: whatever happens on Signal, the requester must get the new
     // SK in this answer, or nobody would hold it.
@@ -1061,7 +1115,18 @@ async fn resend(
     }
     state.expire_pending_admins(now);
     if state.pending_admins().iter().any(|p| p.phone() == &target) {
-        let (epoch, stats) = enact_add(enclave, id, opened, state, &sk, target, ttl, now).await?;
+        let (epoch, stats) = enact_add(
+            enclave,
+            id,
+            opened,
+            state,
+            &sk,
+            target,
+            Some(&admin),
+            ttl,
+            now,
+        )
+        .await?;
         return Ok(json!({ "epoch": epoch, "pending": true, "stats": stats }));
     }
     if !state.member(&target).is_some_and(|m| m.is_admin()) {
@@ -1074,6 +1139,7 @@ async fn resend(
         .into());
     }
     let generation = state.sk_generation();
+    let lang = language_for(&state, &target, None);
     let epoch = opened.epoch;
     drop((opened, state));
     let otp = {
@@ -1083,13 +1149,7 @@ async fn resend(
         put(enclave, names::otps(id), ov, otps.encode()).await?;
         otp
     };
-    let msg = passphrase_text(
-        "Your one-time passphrase for this channel's current key",
-        id,
-        &otp,
-        ttl,
-        "",
-    );
+    let msg = passphrase_text(lang, Passphrase::Resend, id, &otp, ttl);
     let (epoch, stats) = send_notices(enclave, id, &sk, epoch, vec![(vec![target], msg)]).await?;
     Ok(json!({ "epoch": epoch, "pending": false, "stats": stats }))
 }
@@ -1155,4 +1215,95 @@ async fn accept(
         put(enclave, names::otps(id), ov, otps.encode()).await?;
     }
     Ok(json!({ "epoch": epoch, "admin_index": index }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::vault::model::Role;
+
+    fn p(s: &str) -> Phone {
+        Phone::parse(s).unwrap()
+    }
+
+    /// ADMIN 1 (ES), ADMIN 2 (DE), ADMIN 3 (DE, deauthorized), a subscriber (FR).
+    fn state() -> ChannelState {
+        let mut s = ChannelState::new(&mut OsRng);
+        s.add_member(p("+15550000001"), Role::Admin, Language::Es)
+            .unwrap();
+        s.add_member(p("+15550000002"), Role::Admin, Language::De)
+            .unwrap();
+        s.add_member(p("+15550000003"), Role::Admin, Language::De)
+            .unwrap();
+        s.add_member(p("+15550000004"), Role::Subscriber, Language::Fr)
+            .unwrap();
+        s.deauthorize(&p("+15550000003")).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_member_gets_their_own_language_a_newcomer_that_of_the_admin_who_acted() {
+        let s = state();
+        let a1 = p("+15550000001");
+        let new = p("+15550000099");
+        // Members, whoever acted.
+        assert_eq!(
+            language_for(&s, &p("+15550000002"), Some(&a1)),
+            Language::De
+        );
+        assert_eq!(language_for(&s, &p("+15550000004"), None), Language::Fr);
+        // Not a member: the acting admin's language.
+        assert_eq!(language_for(&s, &new, Some(&a1)), Language::Es);
+        // Nobody acted: the language most authorized admins use. ADMIN 3 (DE) is
+        // deauthorized, so ES and DE tie, and a tie is EN.
+        assert_eq!(language_for(&s, &new, None), Language::En);
+        let mut s = s;
+        s.reauthorize(&p("+15550000003"));
+        assert_eq!(language_for(&s, &new, None), Language::De);
+        assert_eq!(
+            channel_language(&ChannelState::new(&mut OsRng)),
+            Language::En
+        );
+    }
+
+    #[test]
+    fn notices_are_grouped_by_language_with_one_text_each() {
+        let s = state();
+        let to = vec![
+            p("+15550000002"),
+            p("+15550000001"),
+            p("+15550000004"),
+            p("+15550000099"),
+        ];
+        let by = p("+15550000002");
+        let groups = localized(&s, to, Some(&by), |l| {
+            discarded_notice(l, 7, DiscardReason::Expired)
+        });
+        let got: Vec<(Vec<String>, String)> = groups
+            .iter()
+            .map(|(to, text)| {
+                let to = to.iter().map(|p| p.to_e164_string().to_string()).collect();
+                (to, text.to_string())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    vec!["+15550000002".to_owned(), "+15550000099".to_owned()],
+                    "Vorschlag #7 wurde verworfen: er ist abgelaufen.".to_owned()
+                ),
+                (
+                    vec!["+15550000001".to_owned()],
+                    "La propuesta #7 se descartó: caducó.".to_owned()
+                ),
+                (
+                    vec!["+15550000004".to_owned()],
+                    "La proposition n°7 a été abandonnée : elle a expiré.".to_owned()
+                ),
+            ]
+        );
+    }
 }

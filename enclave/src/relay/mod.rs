@@ -74,6 +74,7 @@
 
 mod dispatch;
 pub(crate) mod keywords;
+pub(crate) mod lifecycle_strings;
 pub(crate) mod parse;
 mod strings;
 #[cfg(test)]
