@@ -753,3 +753,138 @@ impl Validate for DirectoryLookupResponse {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linked devices (SPEC §7.12)
+
+/// The most devices an account may have, the primary included (the real service's default).
+pub const MAX_DEVICES_PER_ACCOUNT: usize = 6;
+
+/// `GET /v1/devices/provisioning/code`: a single-use code the new device presents to
+/// `PUT /v1/devices/link`. Its `Debug` redacts the code (a credential).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDeviceVerificationCode {
+    pub verification_code: String,
+    /// Identifies the code without revealing it (the real service uses it to wait for the
+    /// link to complete; the sim only fills it in).
+    #[serde(default)]
+    pub token_identifier: String,
+}
+
+impl fmt::Debug for LinkDeviceVerificationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LinkDeviceVerificationCode { verification_code: <redacted>, .. }")
+    }
+}
+
+impl Validate for LinkDeviceVerificationCode {
+    const WHAT: &'static str = "LinkDeviceVerificationCode";
+    fn validate(&self) -> Result<(), ApiError> {
+        len(
+            "verificationCode",
+            self.verification_code.len(),
+            MAX_TOKEN_LEN,
+        )?;
+        len(
+            "tokenIdentifier",
+            self.token_identifier.len(),
+            MAX_TOKEN_LEN,
+        )
+    }
+}
+
+/// `PUT /v1/devices/link`, Basic auth `e164:<the new device's password>`. The real body's
+/// device-activation fields are at the top level (push tokens are not supported here and,
+/// like every unknown field, ignored). The prekeys are signed by the account's identity
+/// keys, which the new device shares with the primary. `Debug` redacts the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDeviceRequest {
+    pub verification_code: String,
+    pub account_attributes: AccountAttributes,
+    pub aci_signed_pre_key: SignedPreKey,
+    pub pni_signed_pre_key: SignedPreKey,
+    pub aci_pq_last_resort_pre_key: SignedPreKey,
+    pub pni_pq_last_resort_pre_key: SignedPreKey,
+}
+
+impl fmt::Debug for LinkDeviceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkDeviceRequest")
+            .field("verification_code", &"<redacted>")
+            .field("account_attributes", &self.account_attributes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validate for LinkDeviceRequest {
+    const WHAT: &'static str = "LinkDeviceRequest";
+    fn validate(&self) -> Result<(), ApiError> {
+        len(
+            "verificationCode",
+            self.verification_code.len(),
+            MAX_TOKEN_LEN,
+        )?;
+        self.account_attributes.validate()?;
+        self.aci_signed_pre_key.check()?;
+        self.pni_signed_pre_key.check()?;
+        self.aci_pq_last_resort_pre_key.check()?;
+        self.pni_pq_last_resort_pre_key.check()
+    }
+}
+
+/// The answer to `PUT /v1/devices/link`: the account's identifiers and the new device id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDeviceResponse {
+    /// The account's ACI.
+    pub uuid: Uuid,
+    /// The account's PNI (bare UUID).
+    pub pni: Uuid,
+    pub device_id: u32,
+}
+
+impl Validate for LinkDeviceResponse {
+    const WHAT: &'static str = "LinkDeviceResponse";
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.device_id == 0 || self.device_id > 127 {
+            return Err(ApiError::Invalid { what: "deviceId" });
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `GET /v1/devices`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub id: u32,
+    /// The encrypted device name, if the device set one.
+    #[serde(default, with = "b64::option", skip_serializing_if = "Option::is_none")]
+    pub name: Option<Vec<u8>>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub last_seen: u64,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub created: u64,
+}
+
+/// `GET /v1/devices`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfoList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+impl Validate for DeviceInfoList {
+    const WHAT: &'static str = "DeviceInfoList";
+    fn validate(&self) -> Result<(), ApiError> {
+        count("devices", self.devices.len(), MAX_DEVICES)?;
+        for d in &self.devices {
+            opt_len("device name", &d.name, 256)?;
+        }
+        Ok(())
+    }
+}

@@ -69,6 +69,9 @@ pub mod consts {
     pub const WS_KEEPALIVE_PATH: &str = "/v1/keepalive";
     /// WebSocket close code sent to a connection replaced by a newer one for the same device.
     pub const CLOSE_CONNECTED_ELSEWHERE: u16 = 4409;
+    /// WebSocket close code the sim sends to a device removed from its account (signal-sim
+    /// SPEC §7.12); its credentials no longer authenticate.
+    pub const CLOSE_DEVICE_REMOVED: u16 = 4401;
     /// Content type of a sealed-sender v2 multi-recipient message body.
     pub const MULTI_RECIPIENT_CONTENT_TYPE: &str = "application/vnd.signal-messenger.mrm";
     /// The device id of an account's primary device.

@@ -11,7 +11,10 @@ use signal_api::json::{b64, parse_json, to_json, Validate};
 use signal_api::*;
 use uuid::Uuid;
 
-use crate::state::{Account, Device, Identity, KeySet, State, Upload, VerificationSession};
+use crate::state::{
+    Account, Device, Identity, KeySet, LinkCode, State, Upload, VerificationSession,
+    LINK_CODE_LIFETIME,
+};
 use crate::Sim;
 
 /// A request as the routes see it.
@@ -217,6 +220,10 @@ pub(crate) fn handle(sim: &Sim, req: Req) -> Resp {
         (&Method::GET, ["attachments", key]) => download(sim, key),
         (&Method::HEAD, ["v1", "accounts", "account", id]) => account_exists(sim, id),
         (&Method::GET, ["v1", "directory", e164]) => directory(sim, &req, e164),
+        (&Method::GET, ["v1", "devices", "provisioning", "code"]) => link_code(sim, &req),
+        (&Method::PUT, ["v1", "devices", "link"]) => link_device(sim, &req),
+        (&Method::GET, ["v1", "devices"]) => list_devices(sim, &req),
+        (&Method::DELETE, ["v1", "devices", id]) => remove_device(sim, &req, id),
         (&Method::GET, ["v1", "sim", "stats"]) => Ok(Resp::json(StatusCode::OK, &sim.stats())),
         _ => Err(Resp::error(StatusCode::NOT_FOUND, "not found")),
     };
@@ -341,7 +348,6 @@ fn register(sim: &Sim, req: &Req) -> R {
         aci,
         pni,
         number.clone(),
-        auth.password.expose(),
         [body.aci_identity_key.clone(), body.pni_identity_key.clone()],
     );
     acct.uak = attrs
@@ -349,10 +355,11 @@ fn register(sim: &Sim, req: &Req) -> R {
         .as_deref()
         .and_then(|k| <[u8; 16]>::try_from(k).ok());
     acct.unrestricted_uak = attrs.unrestricted_unidentified_access;
-    let device = Device {
-        registration_id: attrs.registration_id,
-        pni_registration_id: attrs.pni_registration_id,
-        keys: [
+    let device = Device::new(
+        auth.password.expose(),
+        now_ms(),
+        (attrs.registration_id, attrs.pni_registration_id),
+        [
             KeySet {
                 signed: Some(body.aci_signed_pre_key.clone()),
                 pq_last_resort: Some(body.aci_pq_last_resort_pre_key.clone()),
@@ -364,9 +371,7 @@ fn register(sim: &Sim, req: &Req) -> R {
                 ..KeySet::default()
             },
         ],
-        mailbox: Default::default(),
-        conn: None,
-    };
+    );
     acct.devices.insert(consts::PRIMARY_DEVICE_ID, device);
     // Re-registration replaces the old account (and closes its connections by dropping them).
     if let Some(old) = st.accounts.insert(aci, acct) {
@@ -391,6 +396,138 @@ fn register(sim: &Sim, req: &Req) -> R {
             storage_capable: false,
         },
     ))
+}
+
+// SPEC §7.12
+fn link_code(sim: &Sim, req: &Req) -> R {
+    let mut st = sim.state();
+    let (aci, dev) = require_device(&st, req)?;
+    if dev != consts::PRIMARY_DEVICE_ID {
+        return Err(Resp::error(
+            StatusCode::UNAUTHORIZED,
+            "only the primary device links devices",
+        ));
+    }
+    let full = st
+        .accounts
+        .get(&aci)
+        .is_none_or(|a| a.next_device_id().is_none());
+    if full {
+        return Err(Resp::error(StatusCode::LENGTH_REQUIRED, "too many devices"));
+    }
+    let now = Instant::now();
+    st.link_codes
+        .retain(|_, c| now.duration_since(c.issued) < LINK_CODE_LIFETIME);
+    let code = random_token(24);
+    st.link_codes
+        .insert(code.clone(), LinkCode { aci, issued: now });
+    Ok(Resp::json(
+        StatusCode::OK,
+        &LinkDeviceVerificationCode {
+            verification_code: code,
+            token_identifier: random_token(16),
+        },
+    ))
+}
+
+fn link_device(sim: &Sim, req: &Req) -> R {
+    let unauthorized = || Resp::error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let auth = req
+        .header("authorization")
+        .and_then(|h| BasicAuth::parse_header(h).ok())
+        .ok_or_else(unauthorized)?;
+    let Username::Number(number) = &auth.username else {
+        return Err(unauthorized());
+    };
+    let body: LinkDeviceRequest = parse(&req.body)?;
+    let attrs = &body.account_attributes;
+    let forbidden = || Resp::error(StatusCode::FORBIDDEN, "bad verification code");
+    let mut guard = sim.state();
+    let st = &mut *guard;
+    // Single use: the code is gone whatever happens next.
+    let code = st
+        .link_codes
+        .remove(&body.verification_code)
+        .filter(|c| c.issued.elapsed() < LINK_CODE_LIFETIME)
+        .ok_or_else(forbidden)?;
+    let acct = st
+        .accounts
+        .get_mut(&code.aci)
+        .filter(|a| a.number == *number)
+        .ok_or_else(forbidden)?;
+    let device_id = acct
+        .next_device_id()
+        .ok_or_else(|| Resp::error(StatusCode::LENGTH_REQUIRED, "too many devices"))?;
+    let device = Device::new(
+        auth.password.expose(),
+        now_ms(),
+        (attrs.registration_id, attrs.pni_registration_id),
+        [
+            KeySet {
+                signed: Some(body.aci_signed_pre_key.clone()),
+                pq_last_resort: Some(body.aci_pq_last_resort_pre_key.clone()),
+                ..KeySet::default()
+            },
+            KeySet {
+                signed: Some(body.pni_signed_pre_key.clone()),
+                pq_last_resort: Some(body.pni_pq_last_resort_pre_key.clone()),
+                ..KeySet::default()
+            },
+        ],
+    );
+    acct.devices.insert(device_id, device);
+    Ok(Resp::json(
+        StatusCode::OK,
+        &LinkDeviceResponse {
+            uuid: acct.aci,
+            pni: acct.pni,
+            device_id,
+        },
+    ))
+}
+
+fn list_devices(sim: &Sim, req: &Req) -> R {
+    let st = sim.state();
+    let (aci, _) = require_device(&st, req)?;
+    let acct = st.accounts.get(&aci).expect("invariant: authenticated");
+    let devices = acct
+        .devices
+        .iter()
+        .map(|(&id, d)| DeviceInfo {
+            id,
+            name: None,
+            last_seen: d.created,
+            created: d.created,
+        })
+        .collect();
+    Ok(Resp::json(StatusCode::OK, &DeviceInfoList { devices }))
+}
+
+fn remove_device(sim: &Sim, req: &Req, id: &str) -> R {
+    let target = auth::parse_device_id(id)
+        .map_err(|_| Resp::error(StatusCode::BAD_REQUEST, "bad device id"))?;
+    let mut st = sim.state();
+    let (aci, dev) = require_device(&st, req)?;
+    if dev != consts::PRIMARY_DEVICE_ID {
+        return Err(Resp::error(
+            StatusCode::UNAUTHORIZED,
+            "only the primary device removes devices",
+        ));
+    }
+    if target == consts::PRIMARY_DEVICE_ID {
+        return Err(Resp::error(
+            StatusCode::FORBIDDEN,
+            "the primary device cannot be removed",
+        ));
+    }
+    let acct = st.accounts.get_mut(&aci).expect("invariant: authenticated");
+    // Its queue goes with it; its live connection is told to close (SPEC §7.12).
+    if let Some(removed) = acct.devices.remove(&target) {
+        if let Some(c) = &removed.conn {
+            let _ = c.tx.send(crate::state::Push::Removed);
+        }
+    }
+    Ok(Resp::empty(StatusCode::NO_CONTENT))
 }
 
 // SPEC §7.3

@@ -39,6 +39,8 @@ pub(crate) enum Push {
     Envelope(u64, Bytes),
     /// A newer connection for the same device took over; close with 4409.
     Replaced,
+    /// The device was removed from its account (SPEC §7.12); close with 4401.
+    Removed,
 }
 
 pub(crate) struct Conn {
@@ -47,6 +49,10 @@ pub(crate) struct Conn {
 }
 
 pub(crate) struct Device {
+    /// SHA-256 of this device's password: every device has its own (SPEC §3).
+    password_hash: [u8; 32],
+    /// When the device was registered or linked (ms since the epoch, SPEC §7.12).
+    pub created: u64,
     pub registration_id: u32,
     pub pni_registration_id: u32,
     pub keys: [KeySet; 2],
@@ -56,6 +62,29 @@ pub(crate) struct Device {
 }
 
 impl Device {
+    /// A device with no stored prekeys beyond those given, an empty mailbox and no
+    /// connection.
+    pub(crate) fn new(
+        password: &str,
+        created: u64,
+        registration_ids: (u32, u32),
+        keys: [KeySet; 2],
+    ) -> Self {
+        Device {
+            password_hash: hash_password(password),
+            created,
+            registration_id: registration_ids.0,
+            pni_registration_id: registration_ids.1,
+            keys,
+            mailbox: BTreeMap::new(),
+            conn: None,
+        }
+    }
+
+    pub(crate) fn password_matches(&self, password: &str) -> bool {
+        bool::from(self.password_hash.ct_eq(&hash_password(password)))
+    }
+
     pub(crate) fn registration_id(&self, identity: Identity) -> u32 {
         match identity {
             Identity::Aci => self.registration_id,
@@ -68,7 +97,6 @@ pub(crate) struct Account {
     pub aci: Uuid,
     pub pni: Uuid,
     pub number: String,
-    password_hash: [u8; 32],
     pub identity_keys: [Vec<u8>; 2],
     pub uak: Option<[u8; 16]>,
     pub unrestricted_uak: bool,
@@ -80,18 +108,11 @@ pub(crate) fn hash_password(password: &str) -> [u8; 32] {
 }
 
 impl Account {
-    pub(crate) fn new(
-        aci: Uuid,
-        pni: Uuid,
-        number: String,
-        password: &str,
-        identity_keys: [Vec<u8>; 2],
-    ) -> Self {
+    pub(crate) fn new(aci: Uuid, pni: Uuid, number: String, identity_keys: [Vec<u8>; 2]) -> Self {
         Account {
             aci,
             pni,
             number,
-            password_hash: hash_password(password),
             identity_keys,
             uak: None,
             unrestricted_uak: false,
@@ -99,8 +120,13 @@ impl Account {
         }
     }
 
-    pub(crate) fn password_matches(&self, password: &str) -> bool {
-        bool::from(self.password_hash.ct_eq(&hash_password(password)))
+    /// The lowest device id not in use (the primary is 1), or `None` when the account
+    /// already has [`signal_api::MAX_DEVICES_PER_ACCOUNT`] devices (SPEC §7.12).
+    pub(crate) fn next_device_id(&self) -> Option<u32> {
+        if self.devices.len() >= signal_api::MAX_DEVICES_PER_ACCOUNT {
+            return None;
+        }
+        (2..=MAX_DEVICE_ID).find(|d| !self.devices.contains_key(d))
     }
 
     /// Whether `presented` (the decoded `Unidentified-Access-Key`) grants sealed-sender
@@ -114,6 +140,18 @@ impl Account {
             None => false,
         }
     }
+}
+
+/// The largest device id (SPEC §3).
+pub(crate) const MAX_DEVICE_ID: u32 = 127;
+
+/// How long a device-link code stays valid (SPEC §7.12), as on the real service.
+pub(crate) const LINK_CODE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// An issued, not yet used device-link code (SPEC §7.12).
+pub(crate) struct LinkCode {
+    pub aci: Uuid,
+    pub issued: Instant,
 }
 
 /// A token bucket (SPEC §8).
@@ -189,6 +227,8 @@ pub(crate) struct State {
     pub by_number: HashMap<String, Uuid>,
     pub by_pni: HashMap<Uuid, Uuid>,
     pub uploads: HashMap<String, Upload>,
+    /// Device-link codes by code (SPEC §7.12); removed when used or found expired.
+    pub link_codes: HashMap<String, LinkCode>,
     pub next_seq: u64,
     pub next_conn: u64,
     pub limiter: RateLimiter,
@@ -202,6 +242,7 @@ impl State {
             by_number: HashMap::new(),
             by_pni: HashMap::new(),
             uploads: HashMap::new(),
+            link_codes: HashMap::new(),
             next_seq: 0,
             next_conn: 0,
             limiter,
@@ -220,9 +261,8 @@ impl State {
 
     /// Check a device's password. `None` when the account, device or password is wrong.
     pub(crate) fn authenticate(&self, aci: Uuid, device_id: u32, password: &str) -> Option<()> {
-        let acct = self.accounts.get(&aci)?;
-        acct.devices.get(&device_id)?;
-        acct.password_matches(password).then_some(())
+        let dev = self.accounts.get(&aci)?.devices.get(&device_id)?;
+        dev.password_matches(password).then_some(())
     }
 
     /// Store an envelope for a device and push it to its live connection, if any. An
@@ -290,13 +330,7 @@ mod tests {
 
     #[test]
     fn uak_checks() {
-        let mut a = Account::new(
-            Uuid::nil(),
-            Uuid::nil(),
-            "+1".into(),
-            "pw",
-            [vec![], vec![]],
-        );
+        let mut a = Account::new(Uuid::nil(), Uuid::nil(), "+1".into(), [vec![], vec![]]);
         assert!(!a.uak_allows(&[0; 16]), "no key registered");
         a.uak = Some([7; 16]);
         assert!(a.uak_allows(&[7; 16]));
@@ -304,7 +338,24 @@ mod tests {
         assert!(!a.uak_allows(&[8; 16]));
         a.unrestricted_uak = true;
         assert!(a.uak_allows(&[8; 16]));
-        assert!(a.password_matches("pw"));
-        assert!(!a.password_matches("pW"));
+    }
+
+    #[test]
+    fn passwords_are_per_device_and_ids_fill_the_lowest_gap() {
+        let mut a = Account::new(Uuid::nil(), Uuid::nil(), "+1".into(), [vec![], vec![]]);
+        let dev = |pw: &str| Device::new(pw, 0, (1, 1), Default::default());
+        a.devices.insert(1, dev("pw"));
+        assert_eq!(a.next_device_id(), Some(2));
+        a.devices.insert(2, dev("other"));
+        a.devices.insert(4, dev("x"));
+        assert_eq!(a.next_device_id(), Some(3));
+        assert!(a.devices[&1].password_matches("pw"));
+        assert!(!a.devices[&1].password_matches("pW"));
+        assert!(!a.devices[&1].password_matches("other"));
+        assert!(a.devices[&2].password_matches("other"));
+        for d in [3, 5, 6] {
+            a.devices.insert(d, dev("y"));
+        }
+        assert_eq!(a.next_device_id(), None, "six devices is the limit");
     }
 }

@@ -180,6 +180,10 @@ async fn run(sim: Arc<Sim>, mut ws: Ws, aci: Uuid, device_id: u32) {
                                 close(&mut ws, CloseCode::Library(consts::CLOSE_CONNECTED_ELSEWHERE), "connected elsewhere").await;
                                 ok = false;
                             }
+                            Ok(Push::Removed) => {
+                                close(&mut ws, CloseCode::Library(consts::CLOSE_DEVICE_REMOVED), "device removed").await;
+                                ok = false;
+                            }
                             Err(_) => break,
                         }
                     }
@@ -187,6 +191,10 @@ async fn run(sim: Arc<Sim>, mut ws: Ws, aci: Uuid, device_id: u32) {
                 }
                 Some(Push::Replaced) | None => {
                     close(&mut ws, CloseCode::Library(consts::CLOSE_CONNECTED_ELSEWHERE), "connected elsewhere").await;
+                    ok = false;
+                }
+                Some(Push::Removed) => {
+                    close(&mut ws, CloseCode::Library(consts::CLOSE_DEVICE_REMOVED), "device removed").await;
                     ok = false;
                 }
             },
