@@ -321,6 +321,17 @@ const TEXTS: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        // The start of the one-time passphrase message (`relay/lifecycle_strings.rs`), in
+        // the language of the admin whose ADD enacted it.
+        "Invitation",
+        [
+            "You are invited to be an admin of this channel. Your one-time passphrase (valid 24 h): ",
+            "Te invitaron a ser admin de este canal. Tu contraseña de un solo uso (válida 24 h): ",
+            "Vous êtes invité·e à devenir admin de cette chaîne. Votre phrase de passe à usage unique (valable 24 h): ",
+            "Du wurdest eingeladen, Admin dieses Kanals zu werden. Deine Einmal-Passphrase (gültig 24 h): ",
+        ],
+    ),
+    (
         "AddInviting",
         [
             "A one-time passphrase is on its way to that number over Signal. They become an admin when their sealboost client redeems it (sealboost admin accept).",
@@ -765,15 +776,18 @@ async fn every_command(i: usize) {
     s1.expect(&l.t("HotlineForwarded", &[])).await;
     let id1 = hotline_id(&l, &a1.expect_ending(&format!("\n{question}")).await);
 
-    // The ADD over Signal ends in a one-time passphrase that A2's own client redeems.
+    // The ADD over Signal ends in a one-time passphrase, in A1's language, that A2's own
+    // client redeems.
     let invite = a2
         .take("one-time passphrase", |m| {
             m.body
                 .as_deref()
-                .is_some_and(|b| b.contains("one-time passphrase"))
+                .is_some_and(|b| b.contains("sealboost admin accept"))
         })
         .await;
-    let otp = otp_in(invite.body.as_deref().unwrap()).unwrap();
+    let invite = invite.body.as_deref().unwrap();
+    assert!(invite.starts_with(&l.t("Invitation", &[])), "{invite}");
+    let otp = otp_in(invite).unwrap();
     let v = AdminCli::new(&w.stack).accept(&ch, &otp, &a2n);
     assert_eq!(v["admin_index"], 2, "{v}");
 
