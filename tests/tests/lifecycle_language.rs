@@ -3,8 +3,9 @@
 //! one admin CLI per admin. ADMIN 1 speaks Spanish, so the admins it invites get their
 //! passphrase in Spanish (they are not members yet); ADMIN 2 switches to German and gets
 //! the re-key passphrase after a removal, and a resent one, in German, and redeems both; the
-//! remover's notice is Spanish, the removed admin's their own (English). The passphrase and
-//! the command line are the same in every language.
+//! remover's notice is Spanish, the removed admin's their own (English); a proposal and its
+//! discard reach each admin in their language. The passphrase and the command lines are the
+//! same in every language.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -113,4 +114,27 @@ async fn lifecycle_passphrases_and_notices_reach_each_admin_in_their_language() 
     assert!(v["admin_index"].is_null(), "{v}");
     let v = json(&a2_cli.ok(&["proposals", "list", &ch, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
+
+    // Under a threshold of 2, ADMIN 1's proposal reaches ADMIN 2 in German (the command
+    // lines untranslated); ADMIN 2's rejection discards it, and ADMIN 1 is told in Spanish.
+    let v = json(&w.cli.ok(&["admin", "threshold", &ch, "2", "--json"]));
+    assert_eq!(v["threshold"], 2, "{v}");
+    let rot = json(&w.cli.ok(&["key", "rotate", &ch, "--json"]));
+    assert_eq!(rot["outcome"], "pending", "{rot}");
+    let pid = rot["proposal"].as_u64().unwrap();
+    let note = expect_start(
+        &mut a2,
+        &format!("ADMIN 1 schlägt vor, den Kanalschlüssel zu erneuern (Vorschlag #{pid}, 1 von 2 Zustimmungen).\nZustimmen: sealboost proposals approve {ch} {pid}\nAblehnen: sealboost proposals reject {ch} {pid}"),
+    )
+    .await;
+    assert_eq!(note.lines().count(), 3, "{note}");
+    let v = json(&a2_cli.ok(&["proposals", "reject", &ch, &pid.to_string(), "--json"]));
+    assert_eq!(v["outcome"], "discarded", "{v}");
+    expect_start(
+        &mut a1,
+        &format!(
+            "La propuesta #{pid} se descartó: ya no puede reunir las aprobaciones necesarias."
+        ),
+    )
+    .await;
 }
