@@ -212,7 +212,11 @@ async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, A
                     out.push_str(&format!(
                         "  {:<12} {:<18} {}\n",
                         who,
-                        m["number"].as_str().unwrap_or("?"),
+                        if m["number_hidden"].as_bool() == Some(true) {
+                            "(number hidden)"
+                        } else {
+                            m["number"].as_str().unwrap_or("?")
+                        },
                         m["language"].as_str().unwrap_or("?")
                     ));
                 }

@@ -228,10 +228,15 @@ pub async fn unlocked(
                         .members()
                         .iter()
                         .map(|m| {
+                            // A member whose Signal number is hidden has none to show
+                            // (VAULT.md §5): no number, not even their pseudonym.
+                            let hidden = m.phone().is_pseudonym();
+                            let number = (!hidden).then(|| m.phone().to_e164_string());
                             json!({
                                 "role": if m.is_admin() { "admin" } else { "subscriber" },
                                 "admin": m.admin_index(),
-                                "number": &*m.phone().to_e164_string(),
+                                "number": number.as_deref().map(String::as_str),
+                                "number_hidden": hidden,
                                 "language": language_code(m.language()),
                             })
                         })

@@ -150,6 +150,19 @@ impl Phone {
         &self.client.account.credentials.e164
     }
 
+    /// Whether the messages we send carry our number (the app's "who can see my number"
+    /// setting; on by default). Off: our sealed-sender certificate is fetched without it,
+    /// so a recipient that does not already know our number sees only our ACI. Not saved in
+    /// the state file.
+    pub fn set_share_number(&mut self, share: bool) {
+        self.client.share_number = share;
+    }
+
+    /// See [`Phone::set_share_number`].
+    pub fn shares_number(&self) -> bool {
+        self.client.share_number
+    }
+
     /// Our ACI.
     pub fn aci(&self) -> Aci {
         self.client.account.credentials.aci

@@ -124,6 +124,10 @@ pub struct SignalClient {
     /// default; phones turn it on so that their first message to a channel carries their
     /// number only inside the sealed sender certificate, as the app's would.
     pub try_unrestricted: bool,
+    /// Whether our sender certificate carries our number (default on). Off is the app's
+    /// "who can see my number: nobody": the certificate is fetched with `includeE164=false`
+    /// and sealed-sender recipients learn only our ACI.
+    pub share_number: bool,
     /// Recipients that refused a guessed key (not unrestricted): not guessed again.
     restricted: std::collections::HashSet<Aci>,
     parallelism: usize,
@@ -187,6 +191,7 @@ impl SignalClient {
             sender_cert: None,
             sealed_sender: true,
             try_unrestricted: false,
+            share_number: true,
             restricted: std::collections::HashSet::new(),
             parallelism: config.max_connections.max(1),
         }
@@ -573,18 +578,25 @@ impl SignalClient {
         Ok(changed)
     }
 
-    /// A current sender certificate (fetched and cached).
+    /// A current sender certificate (fetched and cached), with our number only if
+    /// [`SignalClient::share_number`].
     pub async fn sender_certificate(&mut self) -> Result<SenderCertificate> {
         const OP: &str = "sender certificate";
         if let Some(c) = &self.sender_cert {
             let exp = c.expiration().map(|t| t.epoch_millis()).unwrap_or(0);
-            if exp > now_ms().saturating_add(CERT_REFRESH_MARGIN_MS) {
+            let has_number = matches!(c.sender_e164(), Ok(Some(_)));
+            if exp > now_ms().saturating_add(CERT_REFRESH_MARGIN_MS)
+                && has_number == self.share_number
+            {
                 return Ok(c.clone());
             }
         }
-        let r = self
-            .authed(Method::GET, "/v1/certificate/delivery", None)
-            .await?;
+        let path = if self.share_number {
+            "/v1/certificate/delivery"
+        } else {
+            "/v1/certificate/delivery?includeE164=false"
+        };
+        let r = self.authed(Method::GET, path, None).await?;
         if !r.status.is_success() {
             return Err(status_err(OP, &r));
         }

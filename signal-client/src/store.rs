@@ -50,6 +50,10 @@ pub const MAX_SESSION_RECORD_LEN: usize = 256 * 1024;
 pub const MAX_RECIPIENTS: usize = 1_000_000;
 /// Bound on an E.164 number: '+' and at most 15 digits.
 pub const MAX_E164_LEN: usize = 16;
+/// Bound on a number in the recipient book: an E.164 number, or a key of the same shape
+/// that its owner chose for an account whose number is hidden ('+' and up to 20 digits, the
+/// digits of a u64; the enclave's member pseudonyms, VAULT.md §5).
+pub const MAX_BOOK_NUMBER_LEN: usize = 21;
 /// A profile key.
 pub const PROFILE_KEY_LEN: usize = 32;
 /// An unidentified-access key.
@@ -523,11 +527,11 @@ impl ProtocolStore {
 
     /// Records (or updates) the number of an ACI. A number moves to its newest ACI.
     pub fn set_e164(&mut self, aci: &Aci, e164: &str) -> Result<()> {
-        if e164.len() > MAX_E164_LEN {
+        if e164.len() > MAX_BOOK_NUMBER_LEN {
             return Err(Error::TooLarge {
                 what: "e164",
                 len: e164.len() as u64,
-                max: MAX_E164_LEN as u64,
+                max: MAX_BOOK_NUMBER_LEN as u64,
             });
         }
         let key = aci_key(aci);
@@ -888,7 +892,7 @@ impl ProtocolStore {
             }
             w.u8(flags);
             if let Some(e) = &r.e164 {
-                w.bytes8("e164", e.as_bytes(), MAX_E164_LEN)?;
+                w.bytes8("e164", e.as_bytes(), MAX_BOOK_NUMBER_LEN)?;
             }
             if let Some(k) = &r.profile_key {
                 w.raw(k);
@@ -1036,7 +1040,7 @@ impl ProtocolStore {
             }
             let mut rec = Recipient::default();
             if flags & RECIPIENT_FLAG_E164 != 0 {
-                let e = r.bytes8("e164", MAX_E164_LEN)?;
+                let e = r.bytes8("e164", MAX_BOOK_NUMBER_LEN)?;
                 let e = std::str::from_utf8(e).map_err(|_| Error::Corrupt { what: "e164" })?;
                 if s.by_e164.insert(e.to_owned(), aci).is_some() {
                     return Err(Error::Duplicate { what: "e164" });

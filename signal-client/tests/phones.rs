@@ -701,3 +701,29 @@ async fn strict_trust_refuses_bundles_and_sessions_on_another_key() {
     assert!(!back.is_strict(&peer));
     assert!(chan.is_strict(&peer));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_phone_that_hides_its_number_is_known_only_by_aci() {
+    let (_h, cfg) = sim(|_| {}).await;
+    let mut a = phone(&cfg, "+15550000171").await;
+    // c never looks a up, so it can learn a's number only from what a sends.
+    let mut c = phone(&cfg, "+15550000173").await;
+
+    a.set_share_number(false);
+    assert!(!a.shares_number());
+    let cert = a.client.sender_certificate().await.unwrap();
+    assert_eq!(cert.sender_e164().unwrap(), None);
+    assert_eq!(cert.sender_uuid().unwrap(), a.aci().service_id_string());
+    a.send_text("+15550000173", "guess who").await.unwrap();
+    let m = expect_text(&mut c, "guess who").await;
+    assert_eq!(m.from_aci, a.aci());
+    assert_eq!(m.from_e164, None);
+
+    // Sharing again: the cached certificate without the number is not reused.
+    a.set_share_number(true);
+    let cert = a.client.sender_certificate().await.unwrap();
+    assert_eq!(cert.sender_e164().unwrap(), Some("+15550000171"));
+    // And it is cached while the setting holds.
+    let again = a.client.sender_certificate().await.unwrap();
+    assert_eq!(again.serialized().unwrap(), cert.serialized().unwrap());
+}

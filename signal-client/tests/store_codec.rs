@@ -242,3 +242,24 @@ fn write_fuzz_seeds() {
     keys::install_initial_keys(&mut account.store, ts(), &mut rand::rng()).unwrap();
     std::fs::write(dir.join("seed-account"), &account.encode().unwrap()[..]).unwrap();
 }
+
+#[test]
+fn book_keys_of_hidden_numbers_fit_and_round_trip() {
+    // An owner's key for an account whose number is hidden ('+' and 20 digits) is stored
+    // like a number; one character more is refused.
+    let mut s = ProtocolStore::new(IdentityKeyPair::generate(&mut rand::rng()), 5);
+    let aci = aci_from_bytes([4; 16]);
+    let key = "+18446744073709551615";
+    assert_eq!(key.len(), signal_client::store::MAX_BOOK_NUMBER_LEN);
+    s.set_e164(&aci, key).unwrap();
+    let d = ProtocolStore::decode(&s.encode().unwrap()).unwrap();
+    assert_eq!(d.aci_for_e164(key), Some(aci));
+    assert!(matches!(
+        s.set_e164(&aci, "+184467440737095516150"),
+        Err(Error::TooLarge { what: "e164", .. })
+    ));
+    // Sharing the number later moves the entry to it.
+    s.set_e164(&aci, "+15550004444").unwrap();
+    assert_eq!(s.aci_for_e164(key), None);
+    assert_eq!(s.aci_for_e164("+15550004444"), Some(aci));
+}

@@ -212,13 +212,14 @@ async fn receive(
             return;
         }
     };
-    let Some(phone) = incoming
-        .sender_e164
-        .as_deref()
-        .and_then(|n| Phone::parse(n).ok())
-    else {
+    let Some(phone) = sender_phone(
+        client,
+        state,
+        &incoming.sender,
+        incoming.sender_e164.as_deref(),
+    ) else {
         stats.rejected += 1;
-        tracing::warn!("inbound message from a sender without a known number; skipped");
+        tracing::warn!("inbound message from a sender with a malformed number; skipped");
         return;
     };
     if incoming.identity_changed {
@@ -259,7 +260,53 @@ async fn receive(
     ));
 }
 
-/// The service id for each phone, from the recipient book or a directory lookup.
+/// Who sent a message (COURIER.md §6): their number when the sender certificate or the
+/// recipient book has one, else the pseudonym of their ACI ([`Phone::pseudonym`]), which the
+/// recipient book then records for that ACI so that replies reach them without any directory
+/// lookup. A member known by pseudonym whose certificate now carries their number becomes
+/// that number everywhere in the channel state ([`ChannelState::rename_pseudonym`]). `None`
+/// for a number that is not E.164.
+fn sender_phone(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    aci: &Aci,
+    e164: Option<&str>,
+) -> Option<Phone> {
+    let id: [u8; 16] = aci.service_id_binary().try_into().ok()?;
+    let pseudonym = Phone::pseudonym(&id);
+    let Some(e164) = e164 else {
+        if let Err(e) = client
+            .account
+            .store
+            .set_e164(aci, &pseudonym.to_e164_string())
+        {
+            tracing::warn!(error = %e, "recipient book full; a reply cannot reach this sender");
+        }
+        return Some(pseudonym);
+    };
+    let phone = Phone::from_book_key(e164)?;
+    if phone.is_pseudonym() {
+        // Only `pseudonym` is ever written for this ACI (a collision would have moved the
+        // key to the other ACI, leaving this one without a number).
+        return Some(pseudonym);
+    }
+    if state.is_banned(&phone) && !state.is_banned(&pseudonym) {
+        // So that hiding their number later does not lift the ban (COURIER.md §6).
+        if let Err(e) = state.ban(&pseudonym) {
+            tracing::warn!(error = %e, "ban not extended to the sender's pseudonym");
+        }
+    }
+    match state.rename_pseudonym(&pseudonym, &phone) {
+        Ok(true) => tracing::info!("a member known by pseudonym now shares their number"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "pseudonym not renamed"),
+    }
+    Some(phone)
+}
+
+/// The service id for each phone, from the recipient book or a directory lookup. A
+/// pseudonym is never looked up (it is no number): one the book no longer maps is
+/// unreachable.
 async fn resolve(
     client: &mut SignalClient,
     phones: &[Phone],
@@ -270,6 +317,10 @@ async fn resolve(
         let e164 = p.to_e164_string();
         if let Some(aci) = client.account.store.aci_for_e164(&e164) {
             out.push((aci, i));
+            continue;
+        }
+        if p.is_pseudonym() {
+            stats.unreachable += 1;
             continue;
         }
         match client.lookup(&e164).await {

@@ -450,7 +450,7 @@ fn decode_invites(r: &mut Reader<'_>) -> Result<Vec<Invite>, VaultError> {
 
 fn phone(b: &[u8]) -> Result<Phone, VaultError> {
     let v = u64::from_be_bytes(b.try_into().map_err(|_| malformed("phone"))?);
-    Phone::from_u64(v).ok_or_else(|| malformed("phone out of E.164 range"))
+    Phone::from_u64(v).ok_or_else(|| malformed("phone out of range"))
 }
 
 struct Writer<'a> {

@@ -47,15 +47,23 @@ pub const DEFAULT_SUBSCRIBER_LIMIT: u32 = 20_000;
 /// Smallest and largest E.164 numbers as integers: `+` then 8..=15 digits, first nonzero.
 const PHONE_MIN: u64 = 10_000_000;
 const PHONE_MAX: u64 = 999_999_999_999_999;
+/// Smallest pseudonym (VAULT.md §5): pseudonyms fill `PSEUDONYM_MIN..=u64::MAX`, strictly
+/// above every E.164 number (17..=20 digits), so the two ranges never meet.
+pub const PSEUDONYM_MIN: u64 = 10_000_000_000_000_000;
+/// Domain separation for [`Phone::pseudonym`]'s hash (VAULT.md §5).
+const PSEUDONYM_LABEL: &[u8] = b"sealboost member pseudonym v1\0";
 
-/// An E.164 phone number held as its digits' integer value (E.164 has no leading zeros, so
-/// this is lossless). Deliberately has no `Display`, `Clone` or `Copy`: printing or
-/// duplicating a number is an explicit act ([`Phone::to_e164_string`]). `Debug` is redacted.
+/// A member's identifier: an E.164 phone number held as its digits' integer value (E.164
+/// has no leading zeros, so this is lossless), or a *pseudonym* for a sender whose number
+/// Signal does not reveal ([`Phone::pseudonym`], VAULT.md §5). Deliberately has no
+/// `Display`, `Clone` or `Copy`: printing or duplicating a number is an explicit act
+/// ([`Phone::to_e164_string`]). `Debug` is redacted.
 #[derive(PartialEq, Eq, PartialOrd, Ord, Hash, Zeroize, ZeroizeOnDrop)]
 pub struct Phone(u64);
 
 impl Phone {
-    /// Parses `+` followed by 8..=15 ASCII digits, the first nonzero.
+    /// Parses `+` followed by 8..=15 ASCII digits, the first nonzero. Never yields a
+    /// pseudonym.
     pub fn parse(s: &str) -> Result<Phone, VaultError> {
         let digits = s
             .strip_prefix('+')
@@ -75,16 +83,54 @@ impl Phone {
         Ok(Phone(v))
     }
 
-    /// From the integer form, validating the E.164 range (codec use).
+    /// The pseudonym of the Signal account with this ACI (its 16 UUID bytes), for a sender
+    /// whose number is hidden: `PSEUDONYM_MIN + (h mod (u64::MAX − PSEUDONYM_MIN + 1))`
+    /// where `h` is the first 8 bytes (big-endian) of SHA-256(label ‖ ACI). Deterministic,
+    /// so the same account always gets the same pseudonym (VAULT.md §5).
+    pub fn pseudonym(aci: &[u8; 16]) -> Phone {
+        use sha2::Digest as _;
+        let mut d = Sha256::new();
+        d.update(PSEUDONYM_LABEL);
+        d.update(aci);
+        let digest = d.finalize();
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&digest[..8]);
+        let span = u64::MAX - PSEUDONYM_MIN + 1;
+        Phone(PSEUDONYM_MIN + u64::from_be_bytes(h) % span)
+    }
+
+    /// Parses a recipient-book key: an E.164 number ([`Phone::parse`]) or a pseudonym's
+    /// [`Phone::to_e164_string`] form (`+` and 17..=20 digits in the pseudonym range).
+    pub fn from_book_key(s: &str) -> Option<Phone> {
+        if let Ok(p) = Phone::parse(s) {
+            return Some(p);
+        }
+        let digits = s.strip_prefix('+')?;
+        if !(17..=20).contains(&digits.len()) || !digits.bytes().all(|d| d.is_ascii_digit()) {
+            return None;
+        }
+        // `u64::from_str` also refuses values above u64::MAX.
+        let v: u64 = digits.parse().ok()?;
+        (v >= PSEUDONYM_MIN && !digits.starts_with('0')).then_some(Phone(v))
+    }
+
+    /// Whether this is a pseudonym (the member's number is not known to the channel).
+    pub fn is_pseudonym(&self) -> bool {
+        self.0 >= PSEUDONYM_MIN
+    }
+
+    /// From the integer form, validating the E.164 or pseudonym range (codec use).
     pub(crate) fn from_u64(v: u64) -> Option<Phone> {
-        (PHONE_MIN..=PHONE_MAX).contains(&v).then_some(Phone(v))
+        ((PHONE_MIN..=PHONE_MAX).contains(&v) || v >= PSEUDONYM_MIN).then_some(Phone(v))
     }
 
     pub(crate) fn as_u64(&self) -> u64 {
         self.0
     }
 
-    /// The number as `+digits`, for handing to the Signal client. Never log it.
+    /// The number as `+digits`, for handing to the Signal client. Never log it. For a
+    /// pseudonym this is only the channel's own recipient-book key for the account (never
+    /// a number to look up or show).
     pub fn to_e164_string(&self) -> Zeroizing<String> {
         Zeroizing::new(format!("+{}", self.0))
     }
@@ -516,6 +562,101 @@ impl ChannelState {
             .ok_or(VaultError::NotMember)?
             .language = language;
         Ok(())
+    }
+
+    /// A member whose number was hidden now shares it: every place the channel state holds
+    /// `pseudonym` (membership, hotline records, invites, ban, deauthorization, pending
+    /// admin, add-admin proposals) holds `number` instead, so they stay one member with the
+    /// same role, language and `@id`s (VAULT.md §5). If `number` is already a member, that
+    /// membership is kept and the pseudonym's is dropped (a duplicate invite keeps the later
+    /// one). Returns whether anything changed. `InvalidPhone` unless `pseudonym` is a
+    /// pseudonym and `number` is not.
+    pub fn rename_pseudonym(
+        &mut self,
+        pseudonym: &Phone,
+        number: &Phone,
+    ) -> Result<bool, VaultError> {
+        if !pseudonym.is_pseudonym() || number.is_pseudonym() {
+            return Err(VaultError::InvalidPhone);
+        }
+        let mut changed = false;
+        if let Ok(i) = self.position(pseudonym) {
+            changed = true;
+            let mut m = self.members.remove(i);
+            match self.position(number) {
+                Ok(_) => {
+                    if !m.is_admin() {
+                        self.subscriber_count -= 1;
+                    }
+                }
+                Err(at) => {
+                    m.phone = number.duplicate();
+                    self.members.insert(at, m);
+                }
+            }
+        }
+        for r in self.hotline.iter_mut().filter(|r| r.sender == *pseudonym) {
+            r.sender = number.duplicate();
+            changed = true;
+        }
+        let mut invites_changed = false;
+        for i in &mut self.invites {
+            for p in [&mut i.invitee, &mut i.inviter] {
+                if *p == *pseudonym {
+                    *p = number.duplicate();
+                    invites_changed = true;
+                }
+            }
+        }
+        if invites_changed {
+            changed = true;
+            // Latest first within equal pairs, so that dedup keeps the later invite.
+            self.invites.sort_by(|a, b| {
+                (&a.invitee, &a.inviter)
+                    .cmp(&(&b.invitee, &b.inviter))
+                    .then(b.created_at.cmp(&a.created_at))
+            });
+            self.invites.dedup_by(|later, kept| {
+                (&later.invitee, &later.inviter) == (&kept.invitee, &kept.inviter)
+            });
+        }
+        if self.unban(pseudonym) {
+            changed = true;
+            // One hash out, one in: the count cannot pass the bound.
+            self.ban(number)?;
+        }
+        if self.reauthorize(pseudonym) {
+            changed = true;
+            if self.member(number).is_some_and(Member::is_admin) {
+                if let Err(at) = self.deauthorized.binary_search(number) {
+                    self.deauthorized.insert(at, number.duplicate());
+                }
+            }
+        }
+        if let Some(i) = self
+            .pending_admins
+            .iter()
+            .position(|p| p.phone == *pseudonym)
+        {
+            changed = true;
+            let mut p = self.pending_admins.remove(i);
+            if let Err(at) = self
+                .pending_admins
+                .binary_search_by(|q| q.phone.cmp(number))
+            {
+                p.phone = number.duplicate();
+                self.pending_admins.insert(at, p);
+            }
+        }
+        for pr in &mut self.proposals {
+            if let super::lifecycle::ProposalKind::AddAdmin(p) = &mut pr.kind {
+                if *p == *pseudonym {
+                    *p = number.duplicate();
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     // ----- deauthorized admins -----

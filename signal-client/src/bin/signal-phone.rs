@@ -3,6 +3,7 @@
 //! ```text
 //! signal-phone --server HOST:PORT --ca CA.pem --trust-root ROOT.pub --state FILE register --number +15550001
 //! signal-phone … send --to +15550002 --text "hello" [--attach FILE]
+//! signal-phone … --hide-number send --to +15550002 --text "hello"
 //! signal-phone … receive [--wait SECS] [--json] [--save-attachments DIR]
 //! signal-phone … set-timer --to +15550002 --seconds 604800
 //! ```
@@ -37,6 +38,10 @@ struct Cli {
     /// TLS server name (default: the host part of --server).
     #[arg(long)]
     server_name: Option<String>,
+    /// Send without our number: the sealed-sender certificate is fetched with
+    /// `includeE164=false` (the app's "who can see my number: nobody").
+    #[arg(long)]
+    hide_number: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -135,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Send { to, text, attach } => {
             let mut p = Phone::load(&cfg, &cli.state)?;
+            p.set_share_number(!cli.hide_number);
             let r = match attach {
                 Some(f) => {
                     let data = std::fs::read(f).context("reading --attach")?;
@@ -226,6 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::SetTimer { to, seconds } => {
             let mut p = Phone::load(&cfg, &cli.state)?;
+            p.set_share_number(!cli.hide_number);
             p.set_timer(to, *seconds).await?;
             println!("timer for {to} set to {seconds}s");
         }

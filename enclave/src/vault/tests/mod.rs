@@ -6,6 +6,7 @@ mod lifecycle_props;
 mod limiter;
 mod model;
 mod props;
+mod pseudonyms;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
