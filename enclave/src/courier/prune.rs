@@ -55,7 +55,7 @@ pub fn prune(store: &mut ProtocolStore, state: &ChannelState, now: u64) -> usize
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
     use rand::rngs::StdRng;
     use rand::SeedableRng;
