@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         RegistrationRequest,
         SetKeysRequest,
         IncomingMessageList,
+        LinkDeviceRequest,
     );
     // No `Debug` (it holds the verification code): parse only.
     let _ = parse_json::<SubmitVerificationCodeRequest>(data);
@@ -47,6 +48,9 @@ fuzz_target!(|data: &[u8]| {
         SenderCertificateResponse,
         AttachmentUploadForm,
         DirectoryLookupResponse,
+        LinkDeviceVerificationCode,
+        LinkDeviceResponse,
+        DeviceInfoList,
     );
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = BasicAuth::parse_header(s);
