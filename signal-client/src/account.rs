@@ -240,3 +240,26 @@ impl Account {
         })
     }
 }
+
+impl Account {
+    /// A new device for `primary`'s account, before it is linked (SPEC.md §8): the same
+    /// number, ACI, PNI, identity key pairs and profile key — a Signal account's devices
+    /// share its identity — with its own password, registration ids and an empty protocol
+    /// store. The device id stays 1 until the service assigns one
+    /// ([`crate::SignalClient::link`] sets it).
+    pub fn for_linked_device<R: Rng + CryptoRng>(
+        primary: &Account,
+        rng: &mut R,
+    ) -> Result<Account> {
+        let mut a = Account::generate(&primary.credentials.e164, rng)?;
+        a.credentials.aci = primary.credentials.aci;
+        a.credentials.pni = primary.credentials.pni;
+        a.pni_identity = primary.pni_identity;
+        a.profile_key = Zeroizing::new(*primary.profile_key);
+        a.store = ProtocolStore::new(
+            *primary.store.identity_key_pair(),
+            a.store.registration_id(),
+        );
+        Ok(a)
+    }
+}

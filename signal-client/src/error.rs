@@ -49,6 +49,9 @@ pub enum Error {
     /// A service id string was not a valid ACI/PNI.
     #[error("invalid service id")]
     InvalidServiceId,
+    /// A device id outside 1..=127.
+    #[error("invalid device id")]
+    InvalidDeviceId,
     /// The service answered with an HTTP status this operation does not accept.
     #[error("{operation}: service answered HTTP {status}")]
     Status {

@@ -314,3 +314,44 @@ impl Phone {
         &mut self.receiver
     }
 }
+
+impl Phone {
+    /// Links a second (third, …) device to `primary`'s account, as scanning the link QR
+    /// code in the app does: `primary` asks for a link code and the new device links with
+    /// it and the account's identity (SPEC.md §8). The new phone has the same number, ACI
+    /// and identity keys, and its own device id, password, registration id, prekeys and
+    /// sessions. It keeps no state file.
+    pub async fn link(config: &ServiceConfig, primary: &mut Phone) -> Result<Phone> {
+        let code = primary.client.link_code().await?;
+        let client =
+            SignalClient::link(config, &primary.client.account, &code, PHONE_ONE_TIME_KEYS).await?;
+        Ok(Phone::from_client(client, None))
+    }
+
+    /// This phone's device id (1 for the primary).
+    pub fn device_id(&self) -> u32 {
+        u32::from(u8::from(self.client.account.credentials.device_id))
+    }
+
+    /// The account's device ids, ascending.
+    pub async fn devices(&self) -> Result<Vec<u32>> {
+        Ok(self
+            .client
+            .devices()
+            .await?
+            .into_iter()
+            .map(|d| u32::from(u8::from(d)))
+            .collect())
+    }
+
+    /// Unlinks one of the account's other devices (call on the primary). Its queued
+    /// messages are dropped and its connection closed; senders learn of it from their
+    /// next send's 409.
+    pub async fn unlink(&mut self, device_id: u32) -> Result<()> {
+        let d = u8::try_from(device_id)
+            .ok()
+            .and_then(|d| libsignal_protocol::DeviceId::try_from(d).ok())
+            .ok_or(Error::InvalidDeviceId)?;
+        self.client.remove_device(d).await
+    }
+}

@@ -20,6 +20,8 @@ use crate::fanout::{self, Prepared};
 use crate::keys;
 use crate::transport::{Connector, HttpClient, Response, TlsTrust};
 
+mod linking;
+
 /// Bound on send attempts per recipient (each 409/410/413/429/401 round is one).
 pub const MAX_SEND_ATTEMPTS: u32 = 8;
 /// Bound on honoured `Retry-After` waits.
