@@ -69,16 +69,18 @@ pub fn otp_in(body: &str) -> Option<String> {
     Some(after.split('\n').next()?.trim().to_owned())
 }
 
-/// Waits (20 s at most) for a message holding a one-time passphrase; returns the passphrase
-/// and the whole text.
+/// Waits (20 s at most) for a message holding a one-time passphrase, in any language (the
+/// command line that redeems it is never translated); returns the passphrase and the whole
+/// text.
 pub async fn wait_otp(p: &mut Phone) -> (String, String) {
+    const MARK: &str = "sealboost admin accept ";
     let got = receive_until(p, Duration::from_secs(20), |m| {
-        bodies(m).iter().any(|b| b.contains("one-time passphrase"))
+        bodies(m).iter().any(|b| b.contains(MARK))
     })
     .await;
     let b = bodies(&got)
         .into_iter()
-        .find(|b| b.contains("one-time passphrase"))
+        .find(|b| b.contains(MARK))
         .unwrap_or_else(|| panic!("no one-time passphrase arrived: {got:?}"));
     (otp_in(&b).unwrap(), b)
 }
