@@ -46,6 +46,10 @@ pub enum Error {
     /// Decrypted content was not validly padded or did not decode.
     #[error("bad content: {reason}")]
     BadContent { reason: &'static str },
+    /// Decrypted content decoded but breaks one of signal-api's limits (too long a body,
+    /// too many attachments, …); `what` names the field.
+    #[error("content over its limit: {what}")]
+    ContentOverLimit { what: &'static str },
     /// A service id string was not a valid ACI/PNI.
     #[error("invalid service id")]
     InvalidServiceId,

@@ -971,8 +971,13 @@ pub async fn decrypt_envelope(
         &mut rand::rng(),
     )
     .await?;
-    let content = signal_api::decode_content(&d.content).map_err(|_| Error::BadContent {
-        reason: "undecodable content",
+    let content = signal_api::decode_content(&d.content).map_err(|e| match e {
+        signal_api::ApiError::TooLong { what, .. } | signal_api::ApiError::TooMany { what, .. } => {
+            Error::ContentOverLimit { what }
+        }
+        _ => Error::BadContent {
+            reason: "undecodable content",
+        },
     })?;
     if let Some(skdm) = content.sender_key_distribution_message.as_deref() {
         // The sender's key for later multi-recipient messages (SPEC §7).

@@ -1,6 +1,7 @@
 //! The inbound queue end to end (DESIGN §4.5): envelopes that arrived while the channel was
 //! locked survive a host restart and are processed exactly once; malformed items planted by
-//! a hostile host are rejected with a count, never a crash.
+//! a hostile host, and well-encrypted messages whose content breaks the limits, are rejected
+//! with a count and a named error, never a crash.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -129,6 +130,64 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     assert!(log.contains("inbound envelope rejected"), "{log}");
     assert!(log.contains("does not open"), "{log}");
     assert!(!log.contains("not a protobuf"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn well_encrypted_content_over_the_limits_is_rejected_by_name() {
+    let (w, mut admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
+    let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
+    let mut p = phone(&sim.info, "+15550002001").await;
+    p.send_text(CHANNEL, "HELLO").await.unwrap();
+    // Real Signal messages from a real session whose Content the channel must refuse:
+    // more attachment pointers than a message may carry, and a body over the limit.
+    let pointer = signal_api::AttachmentPointer {
+        cdn_id: Some(1),
+        content_type: Some("image/jpeg".into()),
+        key: Some(vec![7; 64]),
+        size: Some(1000),
+        ..Default::default()
+    };
+    p.send_data(
+        CHANNEL,
+        signal_api::DataMessage {
+            body: Some("Marmot census".into()),
+            attachments: vec![pointer; signal_api::limits::MAX_ATTACHMENTS + 1],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let long = "Marmot ".repeat(signal_api::limits::MAX_BODY_LEN / 7 + 1);
+    p.send_text(CHANNEL, &long).await.unwrap();
+    // And a normal hotline message after them still gets through.
+    p.send_text(CHANNEL, "Marmots sighted").await.unwrap();
+    admin.wait_queued(&ch, 4);
+    let v = admin.mailbox(&ch);
+    assert_eq!(v["stats"]["rejected"], 2, "{v}");
+    assert_eq!(v["stats"]["processed"], 2, "{v}");
+    assert_eq!(v["stats"]["failed"], 0, "{v}");
+    // The admin gets the good hotline message only.
+    let got = receive_until(&mut admin_phone, WAIT, |m| {
+        bodies(m).iter().any(|b| b.contains("Marmots sighted"))
+    })
+    .await;
+    let more = admin_phone
+        .receive_for(Duration::from_millis(1500))
+        .await
+        .unwrap();
+    let seen: Vec<String> = bodies(&got).into_iter().chain(bodies(&more)).collect();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].ends_with("Marmots sighted"), "{seen:?}");
+    // Alive, and the log names the refusal without the content.
+    assert_eq!(http_get(stack.health, "/healthz").unwrap().0, 200);
+    let log = stack.host_log();
+    for named in [
+        "content over its limit: attachments",
+        "content over its limit: message body",
+    ] {
+        assert!(log.contains(named), "{named} not in the log: {log}");
+    }
+    assert!(!log.contains("Marmot"), "a body reached the log");
 }
 
 #[tokio::test(flavor = "current_thread")]
