@@ -91,7 +91,7 @@ const RECOVERED_TO_ONE: Outcome = Outcome {
 
 #[tokio::test(flavor = "current_thread")]
 async fn linked_device_409_missing_then_unlinked_409_extra_then_reused_id_410_stale() {
-    let (_h, cfg) = sim().await;
+    let (h, cfg) = sim().await;
     let mut a = Phone::register(&cfg, A, "1", None).await.unwrap();
     let mut b = Phone::register(&cfg, B, "1", None).await.unwrap();
     // A session with B's device 1, and each knows the other's profile key (sealed sender).
@@ -187,4 +187,7 @@ async fn linked_device_409_missing_then_unlinked_409_extra_then_reused_id_410_st
     );
     expect_text(&mut b, "hello four").await;
     expect_text(&mut b4, "hello four").await;
+    // The service really answered: 409 three times (link, unlink, link), 410 once.
+    let s = h.stats();
+    assert_eq!((s.mismatched_devices, s.stale_devices), (3, 1), "{s:?}");
 }

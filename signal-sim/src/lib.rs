@@ -101,6 +101,13 @@ impl std::str::FromStr for RateLimitStatus {
 pub struct SimStats {
     /// Sends refused by the rate limiter (§8), whichever status answered them.
     pub rate_limited: u64,
+    /// Sends answered 409: the listed devices were not the recipient's (§7.4 step 7,
+    /// §7.10 step 5).
+    #[serde(default)]
+    pub mismatched_devices: u64,
+    /// Sends answered 410: a registration id was not the device's (§7.4 step 8, §7.10).
+    #[serde(default)]
+    pub stale_devices: u64,
 }
 
 impl Config {
@@ -130,6 +137,10 @@ pub(crate) struct Sim {
     pub host: String,
     /// Sends refused by the rate limiter (SPEC §7.11).
     pub rate_limited: std::sync::atomic::AtomicU64,
+    /// Sends answered 409 (SPEC §7.11).
+    pub mismatched_devices: std::sync::atomic::AtomicU64,
+    /// Sends answered 410 (SPEC §7.11).
+    pub stale_devices: std::sync::atomic::AtomicU64,
 }
 
 impl Sim {
@@ -142,6 +153,12 @@ impl Sim {
     pub(crate) fn stats(&self) -> SimStats {
         SimStats {
             rate_limited: self.rate_limited.load(std::sync::atomic::Ordering::Relaxed),
+            mismatched_devices: self
+                .mismatched_devices
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stale_devices: self
+                .stale_devices
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -191,6 +208,8 @@ impl Server {
             certs,
             shutdown: rx.clone(),
             rate_limited: std::sync::atomic::AtomicU64::new(0),
+            mismatched_devices: std::sync::atomic::AtomicU64::new(0),
+            stale_devices: std::sync::atomic::AtomicU64::new(0),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
         let task = tokio::spawn(server::accept_loop(listener, acceptor, sim.clone(), rx));

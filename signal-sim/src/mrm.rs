@@ -161,10 +161,10 @@ pub(crate) fn send_multi(sim: &Sim, req: &Req) -> R {
         }
     }
     if !mismatched.is_empty() {
-        return Err(Resp::json(StatusCode::CONFLICT, &mismatched));
+        return Err(crate::routes::device_mismatch(sim, &mismatched));
     }
     if !stale.is_empty() {
-        return Err(Resp::json(StatusCode::GONE, &stale));
+        return Err(crate::routes::stale_devices(sim, &stale));
     }
     // 7. Store one UNIDENTIFIED_SENDER envelope per listed device.
     let server_ts = now_ms();

@@ -105,6 +105,20 @@ pub(crate) fn rate_limited(sim: &Sim, retry_after_secs: u64) -> Resp {
     }
 }
 
+/// A 409 with its device lists (SPEC §7.4 step 7, §7.10 step 5), counted (§7.11).
+pub(crate) fn device_mismatch<T: serde::Serialize>(sim: &Sim, body: &T) -> Resp {
+    sim.mismatched_devices
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Resp::json(StatusCode::CONFLICT, body)
+}
+
+/// A 410 with its stale devices (SPEC §7.4 step 8, §7.10 step 5), counted (§7.11).
+pub(crate) fn stale_devices<T: serde::Serialize>(sim: &Sim, body: &T) -> Resp {
+    sim.stale_devices
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Resp::json(StatusCode::GONE, body)
+}
+
 fn parse<T: serde::de::DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Resp> {
     parse_json(body).map_err(|e| bad_body(&e))
 }
@@ -727,7 +741,7 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
             .collect(),
     };
     if !mismatch.missing_devices.is_empty() || !mismatch.extra_devices.is_empty() {
-        return Err(Resp::json(StatusCode::CONFLICT, &mismatch));
+        return Err(device_mismatch(sim, &mismatch));
     }
     let stale = StaleDevices {
         stale_devices: list
@@ -742,7 +756,7 @@ fn send_message(sim: &Sim, req: &Req, id: &str) -> R {
             .collect(),
     };
     if !stale.stale_devices.is_empty() {
-        return Err(Resp::json(StatusCode::GONE, &stale));
+        return Err(stale_devices(sim, &stale));
     }
     let dest_str = dest.to_string();
     for m in list.messages {

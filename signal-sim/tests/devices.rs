@@ -363,4 +363,12 @@ async fn sends_see_linked_and_removed_devices() {
     assert_eq!(s.stale_devices, vec![d2]);
     let fresh = msg(d2, 901, Type::Ciphertext, b"new two");
     assert_eq!(to_bob(vec![one, fresh]).await.status, StatusCode::OK);
+    // Counted for GET /v1/sim/stats (§7.11).
+    let stats = sim.handle.stats();
+    assert_eq!((stats.mismatched_devices, stats.stale_devices), (2, 1));
+    let r = sim.request(Method::GET, "/v1/sim/stats", &[], vec![]).await;
+    assert_eq!(
+        serde_json::from_slice::<signal_sim::SimStats>(&r.body).unwrap(),
+        stats
+    );
 }

@@ -509,7 +509,10 @@ async fn rate_limits_answered_413_with_retry_after_when_configured() {
     .await;
     assert_eq!(
         sim.handle.stats(),
-        SimStats { rate_limited: 0 },
+        SimStats {
+            rate_limited: 0,
+            ..SimStats::default()
+        },
         "nothing refused yet"
     );
     let a = sim.register("+15550008891").await;
@@ -539,10 +542,16 @@ async fn rate_limits_answered_413_with_retry_after_when_configured() {
     let r = sim.request(Method::GET, "/v1/sim/stats", &[], vec![]).await;
     assert_eq!(r.status, StatusCode::OK);
     let stats: SimStats = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(stats, SimStats { rate_limited: 1 });
+    assert_eq!(
+        stats,
+        SimStats {
+            rate_limited: 1,
+            ..SimStats::default()
+        }
+    );
     assert_eq!(
         std::str::from_utf8(&r.body).unwrap(),
-        r#"{"rateLimited":1}"#
+        r#"{"rateLimited":1,"mismatchedDevices":0,"staleDevices":0}"#
     );
 }
 
