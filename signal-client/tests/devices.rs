@@ -190,3 +190,70 @@ async fn linked_device_409_missing_then_unlinked_409_extra_then_reused_id_410_st
     let s = h.stats();
     assert_eq!((s.mismatched_devices, s.stale_devices), (3, 1), "{s:?}");
 }
+
+fn text_content(t: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&signal_api::Content {
+        data_message: Some(signal_api::DataMessage {
+            body: Some(t.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn multi_recipient_send_learns_linked_and_unlinked_devices() {
+    const CHAN: &str = "+15550003010";
+    let (h, cfg) = sim().await;
+    let mut chan = signal_client::SignalClient::register(&cfg, CHAN, "1", true, 5)
+        .await
+        .unwrap();
+    let mut b = Phone::register(&cfg, B, "1", None).await.unwrap();
+    b.send_text(CHAN, "JOIN").await.unwrap();
+    // The channel learns B's profile key (so its access key) from the message.
+    let mut rx = signal_client::ws::Receiver::new(
+        chan.http().clone(),
+        chan.account.credentials.basic_auth(),
+    );
+    let b_aci = loop {
+        if let signal_client::ws::Event::Envelope { id, envelope } = rx.next().await.unwrap() {
+            let inc = chan.decrypt(&envelope).await.unwrap();
+            rx.ack(id).await.unwrap();
+            break inc.sender;
+        }
+    };
+    let dist = [0x17; 16];
+    let r = chan
+        .send_multi_recipient(dist, &[b_aci], &text_content("multi one"), 1)
+        .await
+        .unwrap();
+    assert_eq!((r.sealed_v2, r.keys_distributed, r.attempts), (1, 1, 1));
+    expect_text(&mut b, "multi one").await;
+
+    // Linked: the multi-recipient 409 names B's missing device 2; the channel fetches its
+    // bundle, gives it the sender key, and the retry reaches both devices.
+    let mut b2 = Phone::link(&cfg, &mut b).await.unwrap();
+    let r = chan
+        .send_multi_recipient(dist, &[b_aci], &text_content("multi two"), 2)
+        .await
+        .unwrap();
+    assert_eq!((r.sealed_v2, r.attempts), (1, 2), "{r:?}");
+    assert!(r.individually.is_empty(), "{r:?}");
+    assert_eq!(
+        r.keys_distributed, 1,
+        "only the new device needs the key: {r:?}"
+    );
+    expect_text(&mut b, "multi two").await;
+    assert!(expect_text(&mut b2, "multi two").await.sealed_sender);
+
+    // Unlinked: 409 extra [2], the session is dropped, device 1 still gets it.
+    b.unlink(2).await.unwrap();
+    let r = chan
+        .send_multi_recipient(dist, &[b_aci], &text_content("multi three"), 3)
+        .await
+        .unwrap();
+    assert_eq!((r.sealed_v2, r.attempts), (1, 2), "{r:?}");
+    expect_text(&mut b, "multi three").await;
+    let s = h.stats();
+    assert_eq!((s.mismatched_devices, s.stale_devices), (2, 0), "{s:?}");
+}
