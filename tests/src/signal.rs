@@ -256,3 +256,23 @@ impl World {
         v
     }
 }
+
+/// The sim's SIM-ONLY counters (signal-sim SPEC §7.11, `signal_sim::SimStats`), over its
+/// pinned TLS.
+pub async fn sim_stats<T: serde::de::DeserializeOwned>(sim: &SimInfo) -> T {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let cfg = phone_config(sim);
+    let mut tls = cfg.tls.connect(cfg.connector.as_ref()).await.unwrap();
+    let req = format!(
+        "GET /v1/sim/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        sim.addr
+    );
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    // The sim may close without a TLS close_notify; what was read is complete by then.
+    let _ = tls.read_to_end(&mut resp).await;
+    let resp = String::from_utf8(resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap()
+}

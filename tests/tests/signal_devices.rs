@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, phone, phone_config, World};
-use sealboost_tests::SimInfo;
+use sealboost_tests::signal::{bodies, phone, phone_config, sim_stats, World};
 use signal_client::phone::{Phone, Received};
 use signal_sim::SimStats;
 
@@ -98,25 +97,6 @@ fn broadcast(w: &World, text: &str) -> serde_json::Value {
     v["stats"].clone()
 }
 
-/// The sim's SIM-ONLY counters (signal-sim SPEC §7.11), over its pinned TLS.
-async fn sim_stats(sim: &SimInfo) -> SimStats {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let cfg = phone_config(sim);
-    let mut tls = cfg.tls.connect(cfg.connector.as_ref()).await.unwrap();
-    let req = format!(
-        "GET /v1/sim/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        sim.addr
-    );
-    tls.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    // The sim may close without a TLS close_notify; what was read is complete by then.
-    let _ = tls.read_to_end(&mut resp).await;
-    let resp = String::from_utf8(resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).unwrap()
-}
-
 /// How often `text` is among `bodies`.
 fn copies(bodies: &[String], text: &str) -> usize {
     bodies.iter().filter(|b| *b == text).count()
@@ -155,9 +135,9 @@ async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
 
     // The channel's session covers device 1 only: the service answers 409 missing [2],
     // the enclave fetches device 2's bundle and the broadcast reaches both, once each.
-    let s0 = sim_stats(&w.sim.info).await;
+    let s0: SimStats = sim_stats(&w.sim.info).await;
     let after = broadcast(&w, "After the link");
-    let s1 = sim_stats(&w.sim.info).await;
+    let s1: SimStats = sim_stats(&w.sim.info).await;
     assert_eq!(
         s1.mismatched_devices - s0.mismatched_devices,
         1,
@@ -215,9 +195,9 @@ async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
     // device 1 still gets the broadcast, once; nothing failed.
     one.p.unlink(2).await.unwrap();
     assert_eq!(one.p.devices().await.unwrap(), vec![1]);
-    let s2 = sim_stats(&w.sim.info).await;
+    let s2: SimStats = sim_stats(&w.sim.info).await;
     let unlinked = broadcast(&w, "After the unlink");
-    let s3 = sim_stats(&w.sim.info).await;
+    let s3: SimStats = sim_stats(&w.sim.info).await;
     assert_eq!(
         s3.mismatched_devices - s2.mismatched_devices,
         1,

@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use sealboost_tests::signal::{
-    bodies, otp_in, phone, phone_config, receive_until, AdminCli, World,
-};
-use sealboost_tests::{http_get, SimInfo};
+use sealboost_tests::http_get;
+use sealboost_tests::signal::{bodies, otp_in, phone, receive_until, sim_stats, AdminCli, World};
 use signal_client::phone::{Phone, Received};
 use signal_sim::SimStats;
 
@@ -68,25 +66,6 @@ impl Handset {
     }
 }
 
-/// The sim's SIM-ONLY counters (signal-sim SPEC §7.11), over its pinned TLS.
-async fn sim_stats(sim: &SimInfo) -> SimStats {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let cfg = phone_config(sim);
-    let mut tls = cfg.tls.connect(cfg.connector.as_ref()).await.unwrap();
-    let req = format!(
-        "GET /v1/sim/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        sim.addr
-    );
-    tls.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    // The sim may close without a TLS close_notify; what was read is complete by then.
-    let _ = tls.read_to_end(&mut resp).await;
-    let resp = String::from_utf8(resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).unwrap()
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn rate_limited_sends_wait_and_all_arrive() {
     const ADMIN: &str = "+15550401001";
@@ -101,7 +80,7 @@ async fn rate_limited_sends_wait_and_all_arrive() {
     for n in SUBS {
         subs.push(phone(&w.sim.info, n).await);
     }
-    let before = sim_stats(&w.sim.info).await;
+    let before: SimStats = sim_stats(&w.sim.info).await;
     // One unlock sends each subscriber five messages in a row (welcome, timer, three
     // broadcasts) into a bucket of three: the service answers 429 and the enclave waits.
     for p in &mut subs {
@@ -121,7 +100,7 @@ async fn rate_limited_sends_wait_and_all_arrive() {
     assert_eq!(v["stats"]["delivered"], 18, "{v}");
     // The sim really refused sends (429 + Retry-After) during this unlock, and every
     // subscriber past the burst waited for at least one Retry-After (≥ 1 s).
-    let after = sim_stats(&w.sim.info).await;
+    let after: SimStats = sim_stats(&w.sim.info).await;
     assert!(
         after.rate_limited > before.rate_limited,
         "no 429 during the unlock: {before:?} -> {after:?}"
