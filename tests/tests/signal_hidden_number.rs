@@ -10,12 +10,13 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, phone, receive_until, World};
+use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, AdminCli, World};
 use signal_client::phone::{Phone, Received};
 
 const ADMIN: &str = "+15550001101";
 const CHANNEL: &str = "+15550009100";
 const HIDDEN: &str = "+15550002101";
+const OTHER: &str = "+15550002102";
 const WAIT: Duration = Duration::from_secs(20);
 /// How long a phone listens to show that something did *not* reach it.
 const QUIET: Duration = Duration::from_millis(1500);
@@ -32,9 +33,17 @@ async fn wait_for(p: &mut Phone, what: &str, pred: impl Fn(&str) -> bool) -> Vec
 }
 
 fn subscribers(w: &World) -> u64 {
+    counts(w).1
+}
+
+/// (admins, subscribers) from `channel info --json`.
+fn counts(w: &World) -> (u64, u64) {
     let out = w.cli.ok(&["channel", "info", &w.ch, "--json"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    v["subscribers"].as_u64().unwrap()
+    (
+        v["admins"].as_u64().unwrap(),
+        v["subscribers"].as_u64().unwrap(),
+    )
 }
 
 fn hotline_id(texts: &str) -> String {
@@ -187,4 +196,58 @@ async fn hidden_number_subscriber_joins_writes_gets_replies_and_later_shares_the
             );
         }
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_admin_who_types_a_hidden_members_number_finds_the_same_person() {
+    let (w, _admin_phone) = World::start(ADMIN, CHANNEL, &["--rate-burst", "0"]).await;
+    let mut other = phone(&w.sim.info, OTHER).await;
+    other.send_text(CHANNEL, "JOIN").await.unwrap();
+    let mut p = phone(&w.sim.info, HIDDEN).await;
+    p.set_share_number(false);
+    p.send_text(CHANNEL, "JOIN").await.unwrap();
+    w.process(2);
+    wait_for(&mut other, "the welcome", |b| {
+        b.to_lowercase().contains("welcome")
+    })
+    .await;
+    wait_for(&mut p, "the welcome", |b| {
+        b.to_lowercase().contains("welcome")
+    })
+    .await;
+    assert_eq!(counts(&w), (1, 2));
+
+    // ADMIN 1 invites that number as an admin: the directory finds the account the channel
+    // knew by pseudonym, so the passphrase reaches the phone and the member is that number
+    // from now on; accepting promotes them instead of adding a second member.
+    let new = AdminCli::new(&w.stack);
+    let n = add_admin(&w.cli, &w.ch, HIDDEN, &mut p, &new).await;
+    assert_eq!(counts(&w), (2, 1), "ADMIN {n}: one person, one member");
+    let out = w.cli.ok(&["channel", "members", &w.ch, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["number_hidden"] == false),
+        "{v}"
+    );
+
+    // Their messages, still without their number, are that admin's: a broadcast from them
+    // reaches the subscriber.
+    p.send_text(CHANNEL, "BROADCAST Doors open at six")
+        .await
+        .unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["rejected"], 0, "{v}");
+    let got = wait_for(&mut other, "the admin's broadcast", |b| {
+        b == "Doors open at six"
+    })
+    .await;
+    assert!(
+        !bodies(&got).iter().any(|b| b.contains("HOTLINE")),
+        "{:?}",
+        bodies(&got)
+    );
 }

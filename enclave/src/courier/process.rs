@@ -272,8 +272,7 @@ fn sender_phone(
     aci: &Aci,
     e164: Option<&str>,
 ) -> Option<Phone> {
-    let id: [u8; 16] = aci.service_id_binary().try_into().ok()?;
-    let pseudonym = Phone::pseudonym(&id);
+    let pseudonym = pseudonym_of(aci)?;
     let Some(e164) = e164 else {
         if let Err(e) = client
             .account
@@ -296,19 +295,33 @@ fn sender_phone(
             tracing::warn!(error = %e, "ban not extended to the sender's pseudonym");
         }
     }
-    match state.rename_pseudonym(&pseudonym, &phone) {
-        Ok(true) => tracing::info!("a member known by pseudonym now shares their number"),
+    rename(state, &pseudonym, &phone);
+    Some(phone)
+}
+
+/// The pseudonym of an ACI (VAULT.md §5).
+fn pseudonym_of(aci: &Aci) -> Option<Phone> {
+    let id: [u8; 16] = aci.service_id_binary().try_into().ok()?;
+    Some(Phone::pseudonym(&id))
+}
+
+/// `pseudonym` turned out to be `number`: one member from now on.
+fn rename(state: &mut ChannelState, pseudonym: &Phone, number: &Phone) {
+    match state.rename_pseudonym(pseudonym, number) {
+        Ok(true) => tracing::info!("a member known by pseudonym is now known by number"),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "pseudonym not renamed"),
     }
-    Some(phone)
 }
 
 /// The service id for each phone, from the recipient book or a directory lookup. A
 /// pseudonym is never looked up (it is no number): one the book no longer maps is
-/// unreachable.
+/// unreachable. A number that the lookup finds on an account the book knew only by its
+/// pseudonym (an admin typed the number of a member whose number is hidden) is the same
+/// person: the pseudonym becomes that number in `state`, as when they share it.
 async fn resolve(
     client: &mut SignalClient,
+    state: &mut ChannelState,
     phones: &[Phone],
     stats: &mut Stats,
 ) -> Vec<(Aci, usize)> {
@@ -327,6 +340,12 @@ async fn resolve(
             Ok(Some(aci)) => {
                 if let Err(e) = client.account.store.set_e164(&aci, &e164) {
                     tracing::warn!(error = %e, "recipient book full");
+                }
+                // The lookup has already moved the book's entry for `aci` to this number,
+                // so the state decides: anything held under the account's pseudonym is
+                // this number's (a no-op for everyone else; lookups are rare).
+                if let Some(ps) = pseudonym_of(&aci) {
+                    rename(state, &ps, p);
                 }
                 out.push((aci, i));
             }
@@ -461,7 +480,7 @@ async fn deliver(
                 ..dm
             };
             let content = content_bytes(dm);
-            let acis = resolve(client, &to, stats).await;
+            let acis = resolve(client, state, &to, stats).await;
             let ids: Vec<Aci> = acis.iter().map(|(a, _)| *a).collect();
             let by_aci: HashMap<Aci, usize> = acis.into_iter().collect();
             set_strict(client, state);
