@@ -50,7 +50,7 @@ pub enum ChannelCommand {
     },
     /// Settings and member counts.
     Info { channel: String },
-    /// Members with their numbers (shown only here, on your machine).
+    /// Admins with their numbers; subscribers counted by language (never by number).
     Members { channel: String },
     /// Show or change settings.
     Settings {
@@ -204,22 +204,31 @@ async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, A
             let v = client.members(channel, &pass).await?;
             print(c, &v, |v| {
                 let mut out = format!("channel {channel} (epoch {})\n", v["epoch"]);
+                let mut languages = std::collections::BTreeMap::<&str, usize>::new();
                 for m in v["members"].as_array().into_iter().flatten() {
-                    let who = match m["admin"].as_u64() {
-                        Some(n) => format!("ADMIN {n}"),
-                        None => "subscriber".to_owned(),
+                    let language = m["language"].as_str().unwrap_or("?");
+                    let Some(n) = m["admin"].as_u64() else {
+                        *languages.entry(language).or_default() += 1;
+                        continue;
                     };
-                    out.push_str(&format!(
-                        "  {:<12} {:<18} {}\n",
-                        who,
-                        if m["number_hidden"].as_bool() == Some(true) {
-                            "(number hidden)"
-                        } else {
-                            m["number"].as_str().unwrap_or("?")
-                        },
-                        m["language"].as_str().unwrap_or("?")
-                    ));
+                    let number = if m["number_hidden"].as_bool() == Some(true) {
+                        "(number hidden)"
+                    } else {
+                        m["number"].as_str().unwrap_or("?")
+                    };
+                    out.push_str(&format!("  ADMIN {n:<6} {number:<18} {language}\n"));
                 }
+                let total: usize = languages.values().sum();
+                let by_language: Vec<String> =
+                    languages.iter().map(|(l, n)| format!("{l} {n}")).collect();
+                out.push_str(&format!(
+                    "  subscribers: {total}{} (their numbers are never shown)\n",
+                    if total == 0 {
+                        String::new()
+                    } else {
+                        format!(" ({})", by_language.join(", "))
+                    }
+                ));
                 out
             });
         }

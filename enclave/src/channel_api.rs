@@ -224,16 +224,25 @@ pub async fn unlocked(
             "members" => (
                 false,
                 Box::new(|s: &mut ChannelState| {
+                    // Admins with their numbers (admins add and remove each other by
+                    // number); subscribers with their language only: no admin learns a
+                    // subscriber's number from the channel (DESIGN §1, SPEC §3.4).
                     let members: Vec<Value> = s
                         .members()
                         .iter()
                         .map(|m| {
-                            // A member whose Signal number is hidden has none to show
+                            if !m.is_admin() {
+                                return json!({
+                                    "role": "subscriber",
+                                    "language": language_code(m.language()),
+                                });
+                            }
+                            // An admin whose Signal number is hidden has none to show
                             // (VAULT.md §5): no number, not even their pseudonym.
                             let hidden = m.phone().is_pseudonym();
                             let number = (!hidden).then(|| m.phone().to_e164_string());
                             json!({
-                                "role": if m.is_admin() { "admin" } else { "subscriber" },
+                                "role": "admin",
                                 "admin": m.admin_index(),
                                 "number": number.as_deref().map(String::as_str),
                                 "number_hidden": hidden,

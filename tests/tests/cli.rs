@@ -55,7 +55,11 @@ fn admin_cli_creates_and_reads_a_channel() {
     let (code, out, err) = sealboost(&stack, state.path(), &["channel", "members", &ch]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ADMIN 1"), "{out}");
-    assert!(out.contains("+15550002002"), "{out}");
+    assert!(out.contains("subscribers: 1 (EN 1)"), "{out}");
+    assert!(
+        !out.contains("+15550002002"),
+        "a subscriber's number was shown: {out}"
+    );
     let (code, out, _) = sealboost(
         &stack,
         state.path(),

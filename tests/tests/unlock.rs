@@ -11,14 +11,14 @@ use std::time::Duration;
 use client_verify::admin::{AdminClient, AdminError};
 use client_verify::keystore::{ChannelSk, KeyStore};
 use sealboost_tests::{blob_call, signed_sim_policy, Stack};
-use serde_json::json;
+use serde_json::{json, Value};
 use wire::blob::{BlobRequest, BlobResponse};
 
 const ADMIN: &str = "+15550001001";
 const SUBS: [&str; 3] = ["+15550002002", "+4915112345678", "+33612345678"];
 
 /// The members/change `add` list that makes each number a subscriber.
-fn subscribers(numbers: &[&str]) -> serde_json::Value {
+fn subscribers(numbers: &[&str]) -> Value {
     json!(numbers
         .iter()
         .map(|n| json!({"number": n, "role": "subscriber"}))
@@ -116,23 +116,20 @@ async fn create_lock_unlock_read_back_and_survive_an_enclave_restart() {
     stack.wait_ready(Duration::from_secs(20));
     let mut c = admin(&stack, keys.path()).await; // a new enclave: attest again
     let v = c.members(&ch, &no_pass).await.unwrap();
-    let mut numbers: Vec<&str> = v["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["number"].as_str().unwrap())
-        .collect();
-    numbers.sort();
-    let mut want = vec![ADMIN, SUBS[0], SUBS[1], SUBS[2]];
-    want.sort();
-    assert_eq!(numbers, want);
-    let admin_entry = v["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["number"] == ADMIN)
-        .unwrap();
-    assert_eq!(admin_entry["admin"], json!(1));
+    let members = v["members"].as_array().unwrap();
+    // The admin by number; the three subscribers by role only, never by number.
+    let admins: Vec<&Value> = members.iter().filter(|m| m["role"] == "admin").collect();
+    assert_eq!(admins.len(), 1, "{v}");
+    assert_eq!(admins[0]["number"], ADMIN, "{v}");
+    assert_eq!(admins[0]["admin"], json!(1));
+    let subscribers = members.iter().filter(|m| m["role"] == "subscriber");
+    assert_eq!(subscribers.count(), SUBS.len(), "{v}");
+    for n in SUBS {
+        assert!(
+            !v.to_string().contains(n),
+            "a subscriber's number was shown: {v}"
+        );
+    }
     let v = c.info(&ch, &no_pass).await.unwrap();
     assert_eq!(v["settings"]["hotline"], json!(false));
     assert_eq!(v["settings"]["disappearing_timer_secs"], json!(3600));
@@ -327,7 +324,11 @@ async fn the_host_never_sees_a_number_or_a_key() {
         .await
         .unwrap();
     let members = c.members(&ch, &no_pass).await.unwrap().to_string();
-    assert!(members.contains(SUBS[1]), "the admin does see numbers");
+    assert!(
+        members.contains(ADMIN),
+        "the admin sees the admins' numbers"
+    );
+    assert!(!members.contains(SUBS[1]), "but no subscriber's");
     let sk = KeyStore::open(keys.path()).load_sk(&ch, no_pass).unwrap();
     drop(c);
     stack.stop(); // flush and close the store file
