@@ -4,34 +4,20 @@
 //! `extraDevices`, and of a device id reused by a newly linked device from a 410
 //! `staleDevices` (SPEC.md §4, §8; signal-sim SPEC §7.12).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use libsignal_protocol::PublicKey;
 use signal_client::phone::{Phone, Received};
 use signal_client::service::SendReport;
-use signal_client::transport::{TcpConnector, TlsTrust};
-use signal_client::{Error, ServiceConfig};
-use signal_sim::{Config, Server, ServerHandle};
+use signal_client::Error;
+
+mod common;
+use common::sim;
 
 /// Generous: only bounds a wait for something that must arrive.
 const WAIT: Duration = Duration::from_secs(30);
 
 const A: &str = "+15550003001";
 const B: &str = "+15550003002";
-
-async fn sim() -> (ServerHandle, ServiceConfig) {
-    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
-    c.accept_any_code = true;
-    let h = Server::start(c).await.unwrap();
-    let cfg = ServiceConfig {
-        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
-        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
-        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
-        max_connections: 4,
-    };
-    (h, cfg)
-}
 
 async fn expect_text(p: &mut Phone, text: &str) -> Received {
     let got = p
@@ -89,7 +75,7 @@ const RECOVERED_TO_ONE: Outcome = Outcome {
 
 #[tokio::test(flavor = "current_thread")]
 async fn linked_device_409_missing_then_unlinked_409_extra_then_reused_id_410_stale() {
-    let (h, cfg) = sim().await;
+    let (h, cfg) = sim(|_| {}).await;
     let mut a = Phone::register(&cfg, A, "1", None).await.unwrap();
     let mut b = Phone::register(&cfg, B, "1", None).await.unwrap();
     // A session with B's device 1, and each knows the other's profile key (sealed sender).
@@ -204,7 +190,7 @@ fn text_content(t: &str) -> Vec<u8> {
 #[tokio::test(flavor = "current_thread")]
 async fn multi_recipient_send_learns_linked_and_unlinked_devices() {
     const CHAN: &str = "+15550003010";
-    let (h, cfg) = sim().await;
+    let (h, cfg) = sim(|_| {}).await;
     let mut chan = signal_client::SignalClient::register(&cfg, CHAN, "1", true, 5)
         .await
         .unwrap();

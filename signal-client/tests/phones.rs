@@ -9,27 +9,12 @@ use signal_client::phone::Phone;
 use signal_client::transport::{TcpConnector, TlsTrust};
 use signal_client::ws::Event;
 use signal_client::{keys, Error, ServiceConfig};
-use signal_sim::{Config, Server, ServerHandle};
+use signal_sim::{Config, Server};
+
+mod common;
+use common::{phone, sim};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn sim(tweak: impl FnOnce(&mut Config)) -> (ServerHandle, ServiceConfig) {
-    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
-    c.accept_any_code = true;
-    tweak(&mut c);
-    let h = Server::start(c).await.unwrap();
-    let cfg = ServiceConfig {
-        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
-        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
-        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
-        max_connections: 4,
-    };
-    (h, cfg)
-}
-
-async fn phone(cfg: &ServiceConfig, n: &str) -> Phone {
-    Phone::register(cfg, n, "123456", None).await.unwrap()
-}
 
 async fn expect_text(p: &mut Phone, text: &str) -> signal_client::phone::Received {
     let got = p

@@ -2,28 +2,15 @@
 //! Key upkeep against signal-sim (in-process): `refill_prekeys` tops up one-time keys and
 //! rotates a signed prekey that has grown old, and new senders still reach the account.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use libsignal_protocol::{GenericSignedPreKey as _, PublicKey, Timestamp};
+use libsignal_protocol::{GenericSignedPreKey as _, Timestamp};
+use signal_client::keys;
 use signal_client::phone::Phone;
 use signal_client::service::{SIGNED_PREKEYS_KEPT, SIGNED_PREKEY_MAX_AGE_MS};
-use signal_client::transport::{TcpConnector, TlsTrust};
-use signal_client::{keys, ServiceConfig};
-use signal_sim::{Config, Server, ServerHandle};
 
-async fn sim() -> (ServerHandle, ServiceConfig) {
-    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
-    c.accept_any_code = true;
-    let h = Server::start(c).await.unwrap();
-    let cfg = ServiceConfig {
-        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
-        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
-        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
-        max_connections: 4,
-    };
-    (h, cfg)
-}
+mod common;
+use common::sim;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -43,7 +30,7 @@ fn newest(p: &Phone) -> (u32, u64) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn refill_rotates_an_old_signed_prekey_and_keeps_a_fresh_one() {
-    let (_h, cfg) = sim().await;
+    let (_h, cfg) = sim(|_| {}).await;
     let mut a = Phone::register(&cfg, "+15550000301", "123456", None)
         .await
         .unwrap();
@@ -99,7 +86,7 @@ async fn refill_rotates_an_old_signed_prekey_and_keeps_a_fresh_one() {
 #[tokio::test(flavor = "current_thread")]
 async fn replaced_one_time_keys_are_pruned_to_two_batches() {
     use signal_client::service::{ONE_TIME_PREKEYS_KEPT, PREKEY_BATCH};
-    let (_h, cfg) = sim().await;
+    let (_h, cfg) = sim(|_| {}).await;
     let mut a = Phone::register(&cfg, "+15550000311", "123456", None)
         .await
         .unwrap();

@@ -4,32 +4,18 @@
 //! permanent "too large" (SPEC.md §4); an unanswered keepalive ends a half-open WebSocket
 //! (SPEC.md §5).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libsignal_protocol::PublicKey;
 use signal_client::phone::Phone;
 use signal_client::service::DEFAULT_RETRY_AFTER;
-use signal_client::transport::{TcpConnector, TlsTrust};
 use signal_client::ws::Event;
 use signal_client::{Error, ServiceConfig};
-use signal_sim::{Config, RateLimitStatus, Server, ServerHandle};
+use signal_sim::RateLimitStatus;
+
+mod common;
+use common::sim;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn sim(tweak: impl FnOnce(&mut Config)) -> (ServerHandle, ServiceConfig) {
-    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
-    c.accept_any_code = true;
-    tweak(&mut c);
-    let h = Server::start(c).await.unwrap();
-    let cfg = ServiceConfig {
-        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
-        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
-        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
-        max_connections: 4,
-    };
-    (h, cfg)
-}
 
 async fn phone(cfg: &ServiceConfig, n: &str) -> Phone {
     let mut p = Phone::register(cfg, n, "123456", None).await.unwrap();

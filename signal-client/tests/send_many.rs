@@ -2,32 +2,24 @@
 //! `send_many` against signal-sim (in-process) when the service rate-limits: everyone
 //! refused in a round waits once and goes again together.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libsignal_protocol::PublicKey;
 use signal_client::phone::Phone;
-use signal_client::transport::{TcpConnector, TlsTrust};
-use signal_client::ServiceConfig;
-use signal_sim::{Config, Server};
+
+mod common;
+use common::sim;
 
 const RECIPIENTS: usize = 12;
 
 #[tokio::test(flavor = "current_thread")]
 async fn rate_limited_recipients_wait_once_per_round_not_once_each() {
-    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
-    c.accept_any_code = true;
     // One message per (sender, recipient) at once, then one a second: a second broadcast
     // straight after the first is refused for every recipient, with `Retry-After: 1`.
-    c.rate_burst = 1;
-    c.rate_per_sec = 1.0;
-    let h = Server::start(c).await.unwrap();
-    let cfg = ServiceConfig {
-        connector: Arc::new(TcpConnector::new(h.addr().to_string())),
-        tls: TlsTrust::pinned(h.ca_pem().as_bytes(), "localhost").unwrap(),
-        trust_root: PublicKey::deserialize(h.sealed_sender_root()).unwrap(),
-        max_connections: 4,
-    };
+    let (h, cfg) = sim(|c| {
+        c.rate_burst = 1;
+        c.rate_per_sec = 1.0;
+    })
+    .await;
     let mut chan = Phone::register(&cfg, "+15550000400", "123456", None)
         .await
         .unwrap();
