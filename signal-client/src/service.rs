@@ -331,32 +331,13 @@ impl SignalClient {
         now: Timestamp,
     ) -> Result<()> {
         const OP: &str = "registration";
-        let mut rng = rand::rng();
         let acct = &self.account;
+        let (account_attributes, [aci_spk, pni_spk, aci_kyber, pni_kyber]) =
+            new_device_upload(acct, unrestricted, now)?;
         let store = &acct.store;
-        let aci_spk = store.signed_prekeys.newest().ok_or(Error::Corrupt {
-            what: "no signed prekey",
-        })?;
-        let aci_kyber = store.kyber_prekeys.last_resort().ok_or(Error::Corrupt {
-            what: "no last-resort kyber prekey",
-        })?;
-        // PNI keys are uploaded so the service accepts the registration; this client does
-        // not receive on its PNI, so their private halves are not kept.
-        let pni_spk = keys::signed_prekey(&acct.pni_identity, 1, now, &mut rng)?;
-        let pni_kyber = keys::kyber_prekey(&acct.pni_identity, 1)?;
         let req = json::RegistrationRequest {
             session_id: Some(session_id.to_owned()),
-            account_attributes: json::AccountAttributes {
-                fetches_messages: true,
-                registration_id: store.registration_id(),
-                pni_registration_id: acct.pni_registration_id,
-                name: None,
-                registration_lock: None,
-                unidentified_access_key: Some(acct.access_key().to_vec()),
-                unrestricted_unidentified_access: unrestricted,
-                capabilities: Default::default(),
-                discoverable_by_phone_number: true,
-            },
+            account_attributes,
             skip_device_transfer: true,
             aci_identity_key: store
                 .identity_key_pair()
@@ -364,10 +345,10 @@ impl SignalClient {
                 .serialize()
                 .to_vec(),
             pni_identity_key: acct.pni_identity.identity_key().serialize().to_vec(),
-            aci_signed_pre_key: signed_json(aci_spk)?,
-            pni_signed_pre_key: signed_json(&pni_spk)?,
-            aci_pq_last_resort_pre_key: kyber_json(aci_kyber)?,
-            pni_pq_last_resort_pre_key: kyber_json(&pni_kyber)?,
+            aci_signed_pre_key: aci_spk,
+            pni_signed_pre_key: pni_spk,
+            aci_pq_last_resort_pre_key: aci_kyber,
+            pni_pq_last_resort_pre_key: pni_kyber,
         };
         let auth = zeroize::Zeroizing::new(acct.credentials.number_auth());
         let r = self
@@ -1041,6 +1022,45 @@ async fn put_messages(
     };
     http.request(Method::PUT, &path, &headers, Some(p.body.clone()))
         .await
+}
+
+/// What a new device of `acct` uploads (registration, linking): its account attributes and
+/// `[aci signed, pni signed, aci last-resort, pni last-resort]` prekeys. The PNI keys only
+/// satisfy the service: this client does not receive on its PNI, so their private halves
+/// are not kept.
+fn new_device_upload(
+    acct: &Account,
+    unrestricted: bool,
+    now: Timestamp,
+) -> Result<(json::AccountAttributes, [json::SignedPreKey; 4])> {
+    let mut rng = rand::rng();
+    let store = &acct.store;
+    let aci_spk = store.signed_prekeys.newest().ok_or(Error::Corrupt {
+        what: "no signed prekey",
+    })?;
+    let aci_kyber = store.kyber_prekeys.last_resort().ok_or(Error::Corrupt {
+        what: "no last-resort kyber prekey",
+    })?;
+    let pni_spk = keys::signed_prekey(&acct.pni_identity, 1, now, &mut rng)?;
+    let pni_kyber = keys::kyber_prekey(&acct.pni_identity, 1)?;
+    let attributes = json::AccountAttributes {
+        fetches_messages: true,
+        registration_id: store.registration_id(),
+        pni_registration_id: acct.pni_registration_id,
+        name: None,
+        registration_lock: None,
+        unidentified_access_key: Some(acct.access_key().to_vec()),
+        unrestricted_unidentified_access: unrestricted,
+        capabilities: Default::default(),
+        discoverable_by_phone_number: true,
+    };
+    let keys = [
+        signed_json(aci_spk)?,
+        signed_json(&pni_spk)?,
+        kyber_json(aci_kyber)?,
+        kyber_json(&pni_kyber)?,
+    ];
+    Ok((attributes, keys))
 }
 
 fn signed_json(r: &libsignal_protocol::SignedPreKeyRecord) -> Result<json::SignedPreKey> {

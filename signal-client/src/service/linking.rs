@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 use libsignal_protocol::{Aci, DeviceId, Timestamp};
 use signal_api::{json, to_json};
 
-use super::{kyber_json, now_ms, parse, signed_json, status_err, ServiceConfig, SignalClient};
+use super::{new_device_upload, now_ms, parse, status_err, ServiceConfig, SignalClient};
 use crate::account::Account;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -44,34 +44,16 @@ impl SignalClient {
         let mut account = Account::for_linked_device(primary, &mut rng)?;
         let now = Timestamp::from_epoch_millis(now_ms());
         keys::install_initial_keys(&mut account.store, now, &mut rng)?;
-        let store = &account.store;
-        let aci_spk = store.signed_prekeys.newest().ok_or(Error::Corrupt {
-            what: "no signed prekey",
-        })?;
-        let aci_kyber = store.kyber_prekeys.last_resort().ok_or(Error::Corrupt {
-            what: "no last-resort kyber prekey",
-        })?;
-        // As at registration, PNI keys satisfy the service; their private halves are not
-        // kept (this client does not receive on its PNI).
-        let pni_spk = keys::signed_prekey(&account.pni_identity, 1, now, &mut rng)?;
-        let pni_kyber = keys::kyber_prekey(&account.pni_identity, 1)?;
+        // As at registration (PNI keys only satisfy the service).
+        let (account_attributes, [aci_spk, pni_spk, aci_kyber, pni_kyber]) =
+            new_device_upload(&account, false, now)?;
         let req = json::LinkDeviceRequest {
             verification_code: code.to_owned(),
-            account_attributes: json::AccountAttributes {
-                fetches_messages: true,
-                registration_id: store.registration_id(),
-                pni_registration_id: account.pni_registration_id,
-                name: None,
-                registration_lock: None,
-                unidentified_access_key: Some(account.access_key().to_vec()),
-                unrestricted_unidentified_access: false,
-                capabilities: Default::default(),
-                discoverable_by_phone_number: true,
-            },
-            aci_signed_pre_key: signed_json(aci_spk)?,
-            pni_signed_pre_key: signed_json(&pni_spk)?,
-            aci_pq_last_resort_pre_key: kyber_json(aci_kyber)?,
-            pni_pq_last_resort_pre_key: kyber_json(&pni_kyber)?,
+            account_attributes,
+            aci_signed_pre_key: aci_spk,
+            pni_signed_pre_key: pni_spk,
+            aci_pq_last_resort_pre_key: aci_kyber,
+            pni_pq_last_resort_pre_key: pni_kyber,
         };
         let body = zeroize::Zeroizing::new(to_json(&req));
         let mut client = SignalClient::new(config, account);
