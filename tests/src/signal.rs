@@ -57,6 +57,156 @@ pub async fn receive_until(
     got
 }
 
+/// A simulated phone and what it received that no check has taken yet. Several messages
+/// often arrive together; each check takes only the one it is about, and fails (naming the
+/// phone, its device, what was wanted and what is in the inbox) if it has not come within
+/// [`Handset::wait`].
+///
+/// The phone's Signal calls are boxed here: its futures are large, and a test with many
+/// awaits would otherwise overflow the test thread's stack in a debug build.
+#[derive(Debug)]
+pub struct Handset {
+    pub p: Phone,
+    /// Received, not yet taken by any check.
+    pub inbox: Vec<Received>,
+    /// Every body this phone ever received (for number-leak checks).
+    pub all: Vec<String>,
+    /// Bounds a wait for something that must arrive; never a pause.
+    pub wait: Duration,
+    /// How long [`Handset::quiet`] listens to show that nothing more arrives.
+    pub quiet_for: Duration,
+}
+
+impl Handset {
+    /// Default [`Handset::wait`].
+    pub const WAIT: Duration = Duration::from_secs(30);
+    /// Default [`Handset::quiet_for`].
+    pub const QUIET: Duration = Duration::from_millis(1500);
+
+    /// Wraps a registered phone, with the default waits.
+    pub fn new(p: Phone) -> Handset {
+        Handset {
+            p,
+            inbox: Vec::new(),
+            all: Vec::new(),
+            wait: Handset::WAIT,
+            quiet_for: Handset::QUIET,
+        }
+    }
+
+    /// Registers a phone for `number` (see [`phone`]).
+    pub async fn register(sim: &SimInfo, number: &str) -> Handset {
+        Handset::new(Box::pin(phone(sim, number)).await)
+    }
+
+    /// Sets how long a check waits for what must arrive, and how long [`Handset::quiet`]
+    /// listens.
+    #[must_use]
+    pub fn waits(mut self, wait: Duration, quiet: Duration) -> Handset {
+        self.wait = wait;
+        self.quiet_for = quiet;
+        self
+    }
+
+    /// Receives for `wait` into the inbox.
+    pub async fn pull(&mut self, wait: Duration) {
+        let got = Box::pin(self.p.receive_for(wait)).await.unwrap();
+        self.all.extend(bodies(&got));
+        self.inbox.extend(got);
+    }
+
+    /// Takes the first message satisfying `pred`, receiving until one comes (`what` names
+    /// it in the failure message).
+    pub async fn take(&mut self, what: &str, pred: impl Fn(&Received) -> bool) -> Received {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            if let Some(i) = self.inbox.iter().position(&pred) {
+                return self.inbox.remove(i);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "phone {} (device {}) wanted {what} within {:?}, has {:#?}",
+                self.p.e164(),
+                self.p.device_id(),
+                self.wait,
+                bodies(&self.inbox)
+            );
+            self.pull(left.min(Duration::from_millis(500))).await;
+        }
+    }
+
+    /// Takes the first message whose body contains `needle`; returns its body.
+    pub async fn expect(&mut self, needle: &str) -> String {
+        let m = self
+            .take(&format!("a body containing {needle:?}"), |m| {
+                m.body.as_deref().is_some_and(|b| b.contains(needle))
+            })
+            .await;
+        m.body.unwrap()
+    }
+
+    /// Takes a message whose body is exactly `text`; returns it.
+    pub async fn expect_exact(&mut self, text: &str) -> String {
+        let m = self
+            .take(&format!("the body {text:?}"), |m| {
+                m.body.as_deref() == Some(text)
+            })
+            .await;
+        m.body.unwrap()
+    }
+
+    /// Takes a message whose body ends with `tail`; returns the body.
+    pub async fn expect_ending(&mut self, tail: &str) -> String {
+        let m = self
+            .take(&format!("a body ending …{tail:?}"), |m| {
+                m.body.as_deref().is_some_and(|b| b.ends_with(tail))
+            })
+            .await;
+        m.body.unwrap()
+    }
+
+    /// Takes a timer update to `secs`.
+    pub async fn expect_timer(&mut self, secs: u32) -> Received {
+        self.take(&format!("a timer update to {secs} s"), |m| {
+            m.is_timer_update && m.expire_timer == Some(secs)
+        })
+        .await
+    }
+
+    /// Receives until a body equal to `text` is in the inbox; returns every body up to and
+    /// including it, taking all those messages out of the inbox.
+    pub async fn through(&mut self, text: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            if let Some(i) = self
+                .inbox
+                .iter()
+                .position(|m| m.body.as_deref() == Some(text))
+            {
+                return bodies(&self.inbox.drain(..=i).collect::<Vec<_>>());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "phone {} (device {}) wanted everything through {text:?} within {:?}, has {:#?}",
+                self.p.e164(),
+                self.p.device_id(),
+                self.wait,
+                bodies(&self.inbox)
+            );
+            self.pull(left.min(Duration::from_millis(500))).await;
+        }
+    }
+
+    /// Every message not yet taken, after listening for [`Handset::quiet_for`] more; the
+    /// inbox is empty afterwards.
+    pub async fn quiet(&mut self) -> Vec<Received> {
+        self.pull(self.quiet_for).await;
+        std::mem::take(&mut self.inbox)
+    }
+}
+
 /// Bodies of received messages.
 pub fn bodies(msgs: &[Received]) -> Vec<String> {
     msgs.iter().filter_map(|m| m.body.clone()).collect()

@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, otp_in, phone, AdminCli, World};
-use signal_client::phone::{Phone, Received};
+use sealboost_tests::signal::{bodies, otp_in, AdminCli, Handset, World};
 
 const CHANNEL: &str = "+15550019000";
 /// Generous: a slow machine runs several unlocks' worth of sends in this time.
@@ -18,53 +17,11 @@ const WAIT: Duration = Duration::from_secs(45);
 /// How long a "nothing arrived" check listens (after everything else was waited for).
 const QUIET: Duration = Duration::from_secs(3);
 
-/// A phone and what it received that no check has used yet.
-struct Handset {
-    p: Phone,
-    inbox: Vec<Received>,
-}
-
-impl Handset {
-    async fn register(w: &World, number: &str) -> Handset {
-        Handset {
-            p: phone(&w.sim.info, number).await,
-            inbox: Vec::new(),
-        }
-    }
-
-    /// Takes the first message whose body contains `needle`; returns its body.
-    async fn expect(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let hit = self
-                .inbox
-                .iter()
-                .position(|m| m.body.as_deref().is_some_and(|b| b.contains(needle)));
-            if let Some(i) = hit {
-                return self.inbox.remove(i).body.unwrap();
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "phone {} wanted {needle:?}, has {:?}",
-                self.p.e164(),
-                bodies(&self.inbox)
-            );
-            let got = self
-                .p
-                .receive_for(left.min(Duration::from_millis(500)))
-                .await
-                .unwrap();
-            self.inbox.extend(got);
-        }
-    }
-
-    /// Every message not yet taken, after listening for [`QUIET`] more.
-    async fn quiet(&mut self) -> Vec<Received> {
-        let got = self.p.receive_for(QUIET).await.unwrap();
-        self.inbox.extend(got);
-        std::mem::take(&mut self.inbox)
-    }
+/// A registered phone with this file's waits.
+async fn handset(w: &World, number: &str) -> Handset {
+    Handset::register(&w.sim.info, number)
+        .await
+        .waits(WAIT, QUIET)
 }
 
 fn json(out: &str) -> serde_json::Value {
@@ -80,13 +37,10 @@ async fn channel_with_two_admins(
     s2: &str,
 ) -> (World, Handset, Handset, Handset, Handset) {
     let (w, p) = World::start(a1, CHANNEL, &["--rate-burst", "0"]).await;
-    let mut a1 = Handset {
-        p,
-        inbox: Vec::new(),
-    };
-    let mut a2_phone = Handset::register(&w, a2).await;
-    let mut s1_phone = Handset::register(&w, s1).await;
-    let mut s2_phone = Handset::register(&w, s2).await;
+    let mut a1 = Handset::new(p).waits(WAIT, QUIET);
+    let mut a2_phone = handset(&w, a2).await;
+    let mut s1_phone = handset(&w, s1).await;
+    let mut s2_phone = handset(&w, s2).await;
     s1_phone.p.send_text(CHANNEL, "HELLO").await.unwrap();
     s2_phone.p.send_text(CHANNEL, "HELLO").await.unwrap();
     a1.p.send_text(CHANNEL, &format!("ADD {a2}")).await.unwrap();
@@ -119,8 +73,8 @@ async fn reinstalled_admin_gets_nothing_on_the_send_path_until_re_added() {
     // writes nothing.
     drop(a2);
     drop(s2);
-    let mut a2 = Handset::register(&w, A2).await;
-    let mut s2 = Handset::register(&w, S2).await;
+    let mut a2 = handset(&w, A2).await;
+    let mut s2 = handset(&w, S2).await;
 
     // One unlock holds a hotline message and ADMIN 1's broadcast and PRIVATE, all of which
     // address ADMIN 2 as an admin.
@@ -205,7 +159,7 @@ async fn admin_deauthorized_mid_batch_gets_nothing_meant_for_admins() {
     const S2: &str = "+15550712002";
     let (w, mut a1, a2, mut s1, _s2) = channel_with_two_admins(A1, A2, S1, S2).await;
     drop(a2);
-    let mut a2 = Handset::register(&w, A2).await;
+    let mut a2 = handset(&w, A2).await;
 
     // In one batch: first a hotline message (for both admins, ADMIN 2 still authorized when
     // it is handled), then the reinstalled ADMIN 2's own message, which deauthorizes them.

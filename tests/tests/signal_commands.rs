@@ -12,9 +12,8 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, otp_in, phone, AdminCli};
+use sealboost_tests::signal::{bodies, otp_in, phone, AdminCli, Handset};
 use sealboost_tests::{Sim, Stack, StackOpts};
-use signal_client::phone::{Phone, Received};
 
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(20);
@@ -53,12 +52,14 @@ impl World {
                 ch,
                 cli_seen: Vec::new(),
             },
-            Handset::new(admin_phone),
+            Handset::new(admin_phone).waits(WAIT, QUIET),
         )
     }
 
     async fn phone(&self, number: &str) -> Handset {
-        Handset::new(phone(&self.sim.info, number).await)
+        Handset::register(&self.sim.info, number)
+            .await
+            .waits(WAIT, QUIET)
     }
 
     /// Waits until `n` messages are queued, then processes the mailbox as ADMIN 1.
@@ -100,73 +101,6 @@ impl World {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A phone and what it received but no check has used yet. Several messages often
-/// arrive together; each check takes only the one it is about.
-struct Handset {
-    p: Phone,
-    inbox: Vec<Received>,
-    /// Every body this phone ever received (for the number-leak check).
-    all: Vec<String>,
-}
-
-impl Handset {
-    fn new(p: Phone) -> Handset {
-        Handset {
-            p,
-            inbox: Vec::new(),
-            all: Vec::new(),
-        }
-    }
-
-    async fn pull(&mut self, wait: Duration) {
-        let got = self.p.receive_for(wait).await.unwrap();
-        self.all.extend(bodies(&got));
-        self.inbox.extend(got);
-    }
-
-    /// Takes the first message that satisfies `pred`, receiving until one comes.
-    async fn take(&mut self, what: &str, pred: impl Fn(&Received) -> bool) -> Received {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(i) = self.inbox.iter().position(&pred) {
-                return self.inbox.remove(i);
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "phone {} wanted {what}, has {:?}",
-                self.p.e164(),
-                bodies(&self.inbox)
-            );
-            self.pull(left.min(Duration::from_millis(500))).await;
-        }
-    }
-
-    /// Takes the first message whose body contains `needle`; returns its body.
-    async fn expect(&mut self, needle: &str) -> String {
-        let m = self
-            .take(&format!("{needle:?}"), |m| {
-                m.body.as_deref().is_some_and(|b| b.contains(needle))
-            })
-            .await;
-        m.body.unwrap()
-    }
-
-    /// Takes a timer update to `secs`.
-    async fn expect_timer(&mut self, secs: u32) -> Received {
-        self.take(&format!("timer {secs}"), |m| {
-            m.is_timer_update && m.expire_timer == Some(secs)
-        })
-        .await
-    }
-
-    /// Every body not yet taken, after listening for [`QUIET`] more.
-    async fn quiet(&mut self) -> Vec<String> {
-        self.pull(QUIET).await;
-        bodies(&std::mem::take(&mut self.inbox))
-    }
 }
 
 /// Asserts that none of `seen` contains any of `numbers`' digits.
@@ -258,7 +192,7 @@ async fn join_help_language_and_leave_in_four_languages() {
     assert_eq!(en.expect("Quokka").await, "Quokka picnic postponed");
     assert_eq!(fr.expect("Quokka").await, "Quokka picnic postponed");
     for p in [&mut es, &mut fr2, &mut de] {
-        let got = p.quiet().await;
+        let got = bodies(&p.quiet().await);
         assert!(got.is_empty(), "{got:?}");
     }
     // Nothing the admin's phone or the CLI saw names a subscriber.
@@ -374,7 +308,7 @@ async fn admin_commands_over_signal() {
         );
     }
     for p in [&mut s2, &mut s3] {
-        let got = p.quiet().await;
+        let got = bodies(&p.quiet().await);
         assert!(got.is_empty(), "{got:?}");
     }
 
@@ -390,7 +324,7 @@ async fn admin_commands_over_signal() {
     s1.p.send_text(CHANNEL, "let me back").await.unwrap();
     let out = w.process(2);
     assert!(!out.contains("let me back"), "{out}");
-    let got = s1.quiet().await;
+    let got = bodies(&s1.quiet().await);
     assert!(got.is_empty(), "{got:?}");
 
     // HOTLINE OFF: a subscriber's text gets a polite refusal and reaches no admin.
@@ -423,7 +357,7 @@ async fn admin_commands_over_signal() {
     outsider
         .expect("You have been invited to a Signal channel (1 of 1 invites needed).")
         .await;
-    let got = s3.quiet().await;
+    let got = bodies(&s3.quiet().await);
     assert!(got.is_empty(), "a member was told of an invite: {got:?}");
     // Without an invite, HELLO is not enough any more; with one, ACCEPT joins.
     stranger.p.send_text(CHANNEL, "HELLO").await.unwrap();
@@ -451,7 +385,7 @@ async fn admin_commands_over_signal() {
     for p in [&mut s2, &mut s3, &mut outsider, &mut a1, &mut a2, &mut a3] {
         p.expect(GONE).await;
     }
-    let got = s1.quiet().await;
+    let got = bodies(&s1.quiet().await);
     assert!(
         got.is_empty(),
         "banned sender told about the channel: {got:?}"
@@ -512,7 +446,7 @@ async fn disappearing_timer_and_forwarded_attachment() {
     s1.expect_timer(WEEK).await;
     s1.expect("Only admins can change the disappearing-message timer; it stays at 1 week.")
         .await;
-    let got = s2.quiet().await;
+    let got = bodies(&s2.quiet().await);
     assert!(got.is_empty(), "{got:?}");
 
     // The admin's phone broadcasts an attachment. The pointer is forwarded as is: the

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use sealboost_tests::signal::{bodies, phone, phone_config, sim_stats, World};
-use signal_client::phone::{Phone, Received};
+use sealboost_tests::signal::{phone, phone_config, sim_stats, Handset, World};
+use signal_client::phone::Phone;
 use signal_sim::SimStats;
 
 const ADMIN: &str = "+15550601001";
@@ -18,74 +18,9 @@ const CHANNEL: &str = "+15550609000";
 /// Bounds waits for something that must arrive; never a pause.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A phone and what it received that no check has taken yet.
-struct Handset {
-    p: Phone,
-    inbox: Vec<Received>,
-}
-
-impl Handset {
-    fn new(p: Phone) -> Handset {
-        Handset {
-            p,
-            inbox: Vec::new(),
-        }
-    }
-
-    /// Receives until a body equal to `text` is in the inbox (failing after [`WAIT`]);
-    /// returns every body up to and including it, taking them out of the inbox.
-    async fn through(&mut self, text: &str) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(i) = self
-                .inbox
-                .iter()
-                .position(|m| m.body.as_deref() == Some(text))
-            {
-                return bodies(&self.inbox.drain(..=i).collect::<Vec<_>>());
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "device {} of {} wanted {text:?}, has {:?}",
-                self.p.device_id(),
-                self.p.e164(),
-                bodies(&self.inbox)
-            );
-            let got = self
-                .p
-                .receive_for(left.min(Duration::from_millis(500)))
-                .await
-                .unwrap();
-            self.inbox.extend(got);
-        }
-    }
-
-    /// Receives until a body containing `needle` arrives; returns that body.
-    async fn containing(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(i) = self
-                .inbox
-                .iter()
-                .position(|m| m.body.as_deref().is_some_and(|b| b.contains(needle)))
-            {
-                return self.inbox.remove(i).body.unwrap();
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "wanted {needle:?}, has {:?}",
-                bodies(&self.inbox)
-            );
-            let got = self
-                .p
-                .receive_for(left.min(Duration::from_millis(500)))
-                .await
-                .unwrap();
-            self.inbox.extend(got);
-        }
-    }
+/// A phone with this file's waits.
+fn handset(p: Phone) -> Handset {
+    Handset::new(p).waits(WAIT, Handset::QUIET)
 }
 
 /// `sealboost broadcast CH TEXT --json`; requires 0 failed and returns the stats.
@@ -114,11 +49,11 @@ fn hotline_id(body: &str) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
     let (w, admin) = World::start(ADMIN, CHANNEL, &["--rate-burst", "0"]).await;
-    let mut admin = Handset::new(admin);
-    let mut one = Handset::new(phone(&w.sim.info, SUBSCRIBER).await);
+    let mut admin = handset(admin);
+    let mut one = handset(phone(&w.sim.info, SUBSCRIBER).await);
     one.p.send_text(CHANNEL, "HELLO").await.unwrap();
     w.process(1);
-    one.containing("Welcome!").await;
+    one.expect("Welcome!").await;
     let before = broadcast(&w, "Before the link");
     assert_eq!(
         copies(&one.through("Before the link").await, "Before the link"),
@@ -126,7 +61,7 @@ async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
     );
 
     // The subscriber links a second device: same number and account, device 2.
-    let mut two = Handset::new(
+    let mut two = handset(
         Phone::link(&phone_config(&w.sim.info), &mut one.p)
             .await
             .unwrap(),
@@ -167,13 +102,13 @@ async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
         .await
         .unwrap();
     w.process(1);
-    let from_one = admin.containing("A question from the phone").await;
+    let from_one = admin.expect("A question from the phone").await;
     two.p
         .send_text(CHANNEL, "A question from the laptop")
         .await
         .unwrap();
     w.process(1);
-    let from_two = admin.containing("A question from the laptop").await;
+    let from_two = admin.expect("A question from the laptop").await;
     assert!(from_two.starts_with("[HOTLINE FROM @"), "{from_two}");
     assert_eq!(
         hotline_id(&from_one),
@@ -188,7 +123,7 @@ async fn linked_device_gets_broadcasts_and_is_the_same_person_on_the_hotline() {
     let id = hotline_id(&from_two);
     w.cli.ok(&["reply", &w.ch, &format!("@{id}"), "Answered"]);
     for h in [&mut one, &mut two] {
-        h.containing("Answered").await;
+        h.expect("Answered").await;
     }
 
     // Unlinked: the channel's next send gets 409 extra [2], drops that session, and

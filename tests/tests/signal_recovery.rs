@@ -8,62 +8,20 @@
 use std::time::{Duration, Instant};
 
 use sealboost_tests::http_get;
-use sealboost_tests::signal::{bodies, otp_in, phone, receive_until, sim_stats, AdminCli, World};
-use signal_client::phone::{Phone, Received};
+use sealboost_tests::signal::{
+    bodies, otp_in, phone, receive_until, sim_stats, AdminCli, Handset, World,
+};
 use signal_sim::SimStats;
 
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_millis(1500);
 
-/// A phone and what it received but no check has used yet (several messages often arrive
-/// together; each check takes only the one it is about).
-struct Handset {
-    p: Phone,
-    inbox: Vec<Received>,
-}
-
-impl Handset {
-    async fn register(w: &World, number: &str) -> Handset {
-        Handset {
-            p: phone(&w.sim.info, number).await,
-            inbox: Vec::new(),
-        }
-    }
-
-    /// Takes the first message whose body contains `needle`; returns its body.
-    async fn expect(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let hit = self
-                .inbox
-                .iter()
-                .position(|m| m.body.as_deref().is_some_and(|b| b.contains(needle)));
-            if let Some(i) = hit {
-                return self.inbox.remove(i).body.unwrap();
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "phone {} wanted {needle:?}, has {:?}",
-                self.p.e164(),
-                bodies(&self.inbox)
-            );
-            let got = self
-                .p
-                .receive_for(left.min(Duration::from_millis(500)))
-                .await
-                .unwrap();
-            self.inbox.extend(got);
-        }
-    }
-
-    /// Every body not yet taken, after listening for [`QUIET`] more.
-    async fn quiet(&mut self) -> Vec<String> {
-        let got = self.p.receive_for(QUIET).await.unwrap();
-        self.inbox.extend(got);
-        bodies(&std::mem::take(&mut self.inbox))
-    }
+/// A registered phone with this file's waits.
+async fn handset(w: &World, number: &str) -> Handset {
+    Handset::register(&w.sim.info, number)
+        .await
+        .waits(WAIT, QUIET)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -147,13 +105,10 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
     const S1: &str = "+15550502001";
     const S2: &str = "+15550502002";
     let (w, a1) = World::start(A1, CHANNEL, &["--rate-burst", "0"]).await;
-    let mut a1 = Handset {
-        p: a1,
-        inbox: Vec::new(),
-    };
-    let mut a2 = Handset::register(&w, A2).await;
-    let mut s1 = Handset::register(&w, S1).await;
-    let mut s2 = Handset::register(&w, S2).await;
+    let mut a1 = Handset::new(a1).waits(WAIT, QUIET);
+    let mut a2 = handset(&w, A2).await;
+    let mut s1 = handset(&w, S1).await;
+    let mut s2 = handset(&w, S2).await;
     s1.p.send_text(CHANNEL, "HELLO").await.unwrap();
     s2.p.send_text(CHANNEL, "HELLO").await.unwrap();
     a1.p.send_text(CHANNEL, &format!("ADD {A2}")).await.unwrap();
@@ -180,7 +135,7 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
             .serialize(),
     );
     drop(s1);
-    let mut s1 = Handset::register(&w, S1).await;
+    let mut s1 = handset(&w, S1).await;
     assert_eq!(
         s1.p.aci(),
         old.0,
@@ -204,13 +159,13 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
     assert_eq!(s1.expect("After reinstall").await, "After reinstall");
     s2.expect("After reinstall").await;
     // A subscriber's new identity changes nothing for the admins.
-    let got = a2.quiet().await;
+    let got = bodies(&a2.quiet().await);
     assert!(!got.iter().any(|t| t.contains("safety number")), "{got:?}");
 
     // ADMIN 2 reinstalls and tries to broadcast: the new identity deauthorizes them, the
     // `!` becomes a hotline message, ADMIN 1 is told, subscribers get nothing.
     drop(a2);
-    let mut a2 = Handset::register(&w, A2).await;
+    let mut a2 = handset(&w, A2).await;
     a2.p.send_text(CHANNEL, "! Hijacked announcement")
         .await
         .unwrap();
@@ -224,7 +179,7 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
     a2.expect("Your message went to the channel's admins.")
         .await;
     for p in [&mut s1, &mut s2] {
-        let got = p.quiet().await;
+        let got = bodies(&p.quiet().await);
         assert!(
             !got.iter().any(|t| t.contains("Hijacked")),
             "deauthorized admin's broadcast went out: {got:?}"
@@ -265,11 +220,8 @@ async fn challenge_required_is_counted_as_failed() {
         &["--rate-burst", "0", "--challenge-sender", CHANNEL],
     )
     .await;
-    let mut admin_phone = Handset {
-        p: admin_phone,
-        inbox: Vec::new(),
-    };
-    let mut s1 = Handset::register(&w, S1).await;
+    let mut admin_phone = Handset::new(admin_phone).waits(WAIT, QUIET);
+    let mut s1 = handset(&w, S1).await;
     // The subscriber's messages carry its profile key, so the channel answers it with
     // sealed sender (no sender for the service to challenge).
     s1.p.send_text(CHANNEL, "HELLO").await.unwrap();
@@ -290,7 +242,7 @@ async fn challenge_required_is_counted_as_failed() {
     );
     s1.expect("Your message went to the channel's admins.")
         .await;
-    let got = admin_phone.quiet().await;
+    let got = bodies(&admin_phone.quiet().await);
     assert!(got.is_empty(), "{got:?}");
     let log = w.stack.host_log();
     assert!(log.contains("send failed"), "{log}");
