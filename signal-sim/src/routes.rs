@@ -373,18 +373,12 @@ fn register(sim: &Sim, req: &Req) -> R {
         auth.password.expose(),
         now_ms(),
         (attrs.registration_id, attrs.pni_registration_id),
-        [
-            KeySet {
-                signed: Some(body.aci_signed_pre_key.clone()),
-                pq_last_resort: Some(body.aci_pq_last_resort_pre_key.clone()),
-                ..KeySet::default()
-            },
-            KeySet {
-                signed: Some(body.pni_signed_pre_key.clone()),
-                pq_last_resort: Some(body.pni_pq_last_resort_pre_key.clone()),
-                ..KeySet::default()
-            },
-        ],
+        device_keys(
+            &body.aci_signed_pre_key,
+            &body.aci_pq_last_resort_pre_key,
+            &body.pni_signed_pre_key,
+            &body.pni_pq_last_resort_pre_key,
+        ),
     );
     acct.devices.insert(consts::PRIMARY_DEVICE_ID, device);
     // Re-registration replaces the old account (and closes its connections by dropping them).
@@ -476,18 +470,12 @@ fn link_device(sim: &Sim, req: &Req) -> R {
         auth.password.expose(),
         now_ms(),
         (attrs.registration_id, attrs.pni_registration_id),
-        [
-            KeySet {
-                signed: Some(body.aci_signed_pre_key.clone()),
-                pq_last_resort: Some(body.aci_pq_last_resort_pre_key.clone()),
-                ..KeySet::default()
-            },
-            KeySet {
-                signed: Some(body.pni_signed_pre_key.clone()),
-                pq_last_resort: Some(body.pni_pq_last_resort_pre_key.clone()),
-                ..KeySet::default()
-            },
-        ],
+        device_keys(
+            &body.aci_signed_pre_key,
+            &body.aci_pq_last_resort_pre_key,
+            &body.pni_signed_pre_key,
+            &body.pni_pq_last_resort_pre_key,
+        ),
     );
     acct.devices.insert(device_id, device);
     Ok(Resp::json(
@@ -888,6 +876,28 @@ fn directory(sim: &Sim, req: &Req, e164: &str) -> R {
         )),
         None => Err(Resp::error(StatusCode::NOT_FOUND, "not found")),
     }
+}
+
+/// A new device's ACI and PNI key sets from its registration or link request: the signed
+/// and last-resort prekeys, no one-time keys yet.
+fn device_keys(
+    aci_signed: &json::SignedPreKey,
+    aci_last_resort: &json::SignedPreKey,
+    pni_signed: &json::SignedPreKey,
+    pni_last_resort: &json::SignedPreKey,
+) -> [KeySet; 2] {
+    [
+        KeySet {
+            signed: Some(aci_signed.clone()),
+            pq_last_resort: Some(aci_last_resort.clone()),
+            ..KeySet::default()
+        },
+        KeySet {
+            signed: Some(pni_signed.clone()),
+            pq_last_resort: Some(pni_last_resort.clone()),
+            ..KeySet::default()
+        },
+    ]
 }
 
 #[cfg(test)]
