@@ -308,7 +308,7 @@ fn pseudonym_of(aci: &Aci) -> Option<Phone> {
 /// `pseudonym` turned out to be `number`: one member from now on.
 fn rename(state: &mut ChannelState, pseudonym: &Phone, number: &Phone) {
     match state.rename_pseudonym(pseudonym, number) {
-        Ok(true) => tracing::info!("a member known by pseudonym is now known by number"),
+        Ok(true) => tracing::debug!("a member known by pseudonym is now known by number"),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "pseudonym not renamed"),
     }
