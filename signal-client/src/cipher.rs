@@ -9,14 +9,14 @@ use std::time::SystemTime;
 use libsignal_protocol::{
     group_decrypt, message_decrypt_prekey, message_decrypt_signal, message_encrypt,
     process_prekey_bundle, sealed_sender_decrypt_to_usmc, sealed_sender_encrypt, Aci,
-    CiphertextMessage, CiphertextMessageType, DeviceId, IdentityKeyStore, PreKeyBundle,
-    PreKeySignalMessage, ProtocolAddress, PublicKey, SenderCertificate, SessionStore,
-    SignalMessage, SignalProtocolError, Timestamp,
+    CiphertextMessage, CiphertextMessageType, DecryptionErrorMessage, DeviceId, IdentityKeyStore,
+    PlaintextContent, PreKeyBundle, PreKeySignalMessage, ProtocolAddress, PublicKey,
+    SenderCertificate, SessionStore, SignalMessage, SignalProtocolError, Timestamp,
 };
 use rand::{CryptoRng, Rng};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{protocol_kind, Error, Result};
 use crate::store::ProtocolStore;
 
 /// `Envelope.Type` values (SignalService.proto).
@@ -285,6 +285,20 @@ pub async fn decrypt<R: Rng + CryptoRng>(
                 true,
             )
         }
+        envelope_type::PLAINTEXT_CONTENT => {
+            // Not encrypted (retry receipts): the service authenticated the sender.
+            let (aci, dev) = env.source.ok_or(Error::BadEnvelope {
+                reason: "missing source",
+            })?;
+            (
+                aci,
+                dev,
+                None,
+                CiphertextMessageType::Plaintext,
+                env.content.to_vec(),
+                false,
+            )
+        }
         _ => {
             return Err(Error::BadEnvelope {
                 reason: "unsupported envelope type",
@@ -292,6 +306,23 @@ pub async fn decrypt<R: Rng + CryptoRng>(
         }
     };
     let address = ProtocolAddress::new(sender.service_id_string(), device);
+    // A failure of the inner layer that a resend on a fresh session can mend becomes
+    // `Error::DecryptionFailed`, carrying what a retry receipt needs (SPEC §5.1).
+    let retry = |e: SignalProtocolError| -> Error {
+        if !is_retryable(&e) {
+            return e.into();
+        }
+        Error::DecryptionFailed {
+            kind: protocol_kind(&e),
+            retry: Box::new(RetryRequest {
+                sender,
+                sender_device: device,
+                original_type: msg_type,
+                original_timestamp: 0,
+                original: body.clone(),
+            }),
+        }
+    };
     let padded = match msg_type {
         CiphertextMessageType::Whisper => {
             let m = SignalMessage::try_from(body.as_slice())?;
@@ -302,7 +333,8 @@ pub async fn decrypt<R: Rng + CryptoRng>(
                 &mut store.identities,
                 rng,
             )
-            .await?
+            .await
+            .map_err(&retry)?
         }
         CiphertextMessageType::PreKey => {
             let m = PreKeySignalMessage::try_from(body.as_slice())?;
@@ -316,7 +348,14 @@ pub async fn decrypt<R: Rng + CryptoRng>(
                 &mut store.kyber_prekeys,
                 rng,
             )
-            .await?
+            .await
+            .map_err(&retry)?
+        }
+        CiphertextMessageType::Plaintext
+            if env.envelope_type == envelope_type::PLAINTEXT_CONTENT =>
+        {
+            let p = PlaintextContent::try_from(body.as_slice())?;
+            p.body().to_vec()
         }
         // Multi-recipient sealed sender carries a sender-key message; its key came
         // earlier in a 1:1 `senderKeyDistributionMessage`.
@@ -345,6 +384,69 @@ pub async fn decrypt<R: Rng + CryptoRng>(
         identity_changed,
         sealed_sender: sealed,
     })
+}
+
+/// What a retry receipt for a message that did not decrypt needs: who sent it (the
+/// envelope or the opened sealed-sender layer named them) and the inner ciphertext.
+/// [`crate::SignalClient::send_retry_receipt`] sends one. `Debug` shows neither the sender
+/// nor the bytes.
+#[derive(Clone)]
+pub struct RetryRequest {
+    /// The sender's ACI.
+    pub sender: Aci,
+    /// The sender's device.
+    pub sender_device: DeviceId,
+    /// The inner message's type (`Whisper` or `PreKey`).
+    pub original_type: CiphertextMessageType,
+    /// `Envelope.timestamp` (the sender's): the sender finds the message by it.
+    pub original_timestamp: u64,
+    /// The inner ciphertext (a serialized `SignalMessage` or `PreKeySignalMessage`).
+    pub original: Vec<u8>,
+}
+
+impl std::fmt::Debug for RetryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryRequest")
+            .field("original_type", &self.original_type)
+            .field("len", &self.original.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RetryRequest {
+    /// The `DecryptionErrorMessage` for the original message (libsignal's `for_original`).
+    pub fn decryption_error_message(&self) -> Result<DecryptionErrorMessage> {
+        Ok(DecryptionErrorMessage::for_original(
+            &self.original,
+            self.original_type,
+            Timestamp::from_epoch_millis(self.original_timestamp),
+            u32::from(u8::from(self.sender_device)),
+        )?)
+    }
+
+    /// The serialized `PlaintextContent` (0xC0, `Content{decryptionErrorMessage}`, 0x80)
+    /// that goes into a type-8 envelope.
+    pub fn plaintext_content(&self) -> Result<Vec<u8>> {
+        Ok(PlaintextContent::from(self.decryption_error_message()?)
+            .serialized()
+            .to_vec())
+    }
+}
+
+/// Whether a failure to decrypt the inner message is one a resend on a fresh session can
+/// mend: no session, a session that no longer matches the sender's (bad MAC, unknown
+/// ratchet), or a one-time prekey already gone. A duplicate is not: it decrypted before.
+pub fn is_retryable(e: &SignalProtocolError) -> bool {
+    use SignalProtocolError as E;
+    matches!(
+        e,
+        E::SessionNotFound(_)
+            | E::InvalidMessage(..)
+            | E::InvalidSessionStructure(_)
+            | E::InvalidPreKeyId
+            | E::InvalidSignedPreKeyId
+            | E::InvalidKyberPreKeyId
+    )
 }
 
 /// Whether a libsignal error means "no usable session" (re-fetch a bundle and retry).

@@ -40,6 +40,15 @@ pub enum Error {
     /// or had expired.
     #[error("sealed sender certificate is not valid under the trust root")]
     SenderCertificateInvalid,
+    /// A message whose sender is known (the envelope or the opened sealed-sender layer
+    /// named them) did not decrypt in a way a resend on a fresh session can mend (no
+    /// session, a diverged one, a used prekey). `retry` holds what
+    /// [`crate::SignalClient::send_retry_receipt`] needs; the `Display` shows only `kind`.
+    #[error("message did not decrypt ({kind}); the sender can be asked to resend it")]
+    DecryptionFailed {
+        kind: &'static str,
+        retry: Box<crate::cipher::RetryRequest>,
+    },
     /// An envelope could not be decoded or had an unsupported shape.
     #[error("bad envelope: {reason}")]
     BadEnvelope { reason: &'static str },

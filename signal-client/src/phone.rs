@@ -3,10 +3,11 @@
 //! message), persisted to a state file readable only by its owner. Tests and the demo use
 //! it through this API or the `signal-phone` binary.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libsignal_protocol::Aci;
+use libsignal_protocol::{Aci, DecryptionErrorMessage, ProtocolAddress};
 use prost::Message as _;
 use signal_api::{AttachmentPointer, Content, DataMessage};
 
@@ -52,12 +53,29 @@ impl std::fmt::Debug for Received {
     }
 }
 
+/// Messages kept in a phone's send log for resending on a retry receipt (the app keeps
+/// a day's worth).
+pub const SEND_LOG_MAX: usize = 100;
+/// How long a sent message stays in the send log.
+pub const SEND_LOG_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// One sent message, kept for a resend.
+struct Sent {
+    to: Aci,
+    timestamp: u64,
+    content: zeroize::Zeroizing<Vec<u8>>,
+    at: Instant,
+}
+
 /// A simulated phone.
 pub struct Phone {
     /// The account and its service connection.
     pub client: SignalClient,
     receiver: Receiver,
     state: Option<PathBuf>,
+    /// Recent sends, newest last (in memory only, like the app's message send log).
+    send_log: VecDeque<Sent>,
+    resent: usize,
 }
 
 impl std::fmt::Debug for Phone {
@@ -107,6 +125,8 @@ impl Phone {
             client,
             receiver,
             state: state.map(Path::to_path_buf),
+            send_log: VecDeque::new(),
+            resent: 0,
         }
     }
 
@@ -190,9 +210,62 @@ impl Phone {
             data_message: Some(dm),
             ..Default::default()
         };
-        let r = self.client.send(&to, &content.encode_to_vec(), ts).await;
+        let content = zeroize::Zeroizing::new(content.encode_to_vec());
+        let r = self.client.send(&to, &content, ts).await;
+        self.log_sent(to, ts, content);
         self.save()?;
         r
+    }
+
+    fn log_sent(&mut self, to: Aci, timestamp: u64, content: zeroize::Zeroizing<Vec<u8>>) {
+        let now = Instant::now();
+        self.send_log
+            .retain(|s| now.saturating_duration_since(s.at) < SEND_LOG_TTL);
+        while self.send_log.len() >= SEND_LOG_MAX {
+            self.send_log.pop_front();
+        }
+        self.send_log.push_back(Sent {
+            to,
+            timestamp,
+            content,
+            at: now,
+        });
+    }
+
+    /// Messages re-sent because their recipient sent a retry receipt.
+    pub fn resent(&self) -> usize {
+        self.resent
+    }
+
+    /// A retry receipt from `from`'s `device` (a `DecryptionErrorMessage`), as the app
+    /// handles one: our session with that device is archived and the message it names, if
+    /// still in the send log, is sent again with its original timestamp (which starts a
+    /// new session from a fresh bundle). Returns whether a message was re-sent.
+    async fn handle_retry_receipt(
+        &mut self,
+        from: Aci,
+        device: libsignal_protocol::DeviceId,
+        dem: &[u8],
+    ) -> Result<bool> {
+        let dem = DecryptionErrorMessage::try_from(dem)?;
+        let ts = dem.timestamp().epoch_millis();
+        let address = ProtocolAddress::new(from.service_id_string(), device);
+        self.client.account.store.remove_session(&address);
+        let Some(sent) = self
+            .send_log
+            .iter()
+            .rev()
+            .find(|s| s.to == from && s.timestamp == ts)
+        else {
+            self.save()?;
+            return Ok(false);
+        };
+        let content = sent.content.clone();
+        let r = self.client.send(&from, &content, ts).await;
+        self.save()?;
+        r?;
+        self.resent += 1;
+        Ok(true)
     }
 
     /// Sends a text message.
@@ -254,7 +327,9 @@ impl Phone {
 
     /// Receives, decrypts and acks messages until `done` says so for one of them or the
     /// timeout passes. Returns every data message received (in order). Envelopes that do
-    /// not decrypt are acked and skipped (as the app does, minus the retry request).
+    /// not decrypt are acked and skipped; when a resend can mend them
+    /// ([`Error::DecryptionFailed`]) a retry receipt goes to their sender, and a retry
+    /// receipt for one of our messages re-sends it, as the app does.
     pub async fn receive_until(
         &mut self,
         mut done: impl FnMut(&Received) -> bool,
@@ -276,7 +351,23 @@ impl Phone {
             };
             let r = self.client.decrypt(&envelope).await;
             self.receiver.ack(id).await?;
-            let Ok(inc) = r else { continue };
+            let inc = match r {
+                Ok(inc) => inc,
+                Err(Error::DecryptionFailed { retry, .. }) => {
+                    // As the app does: ask the sender to send it again. A failure here
+                    // only loses that message, as before.
+                    let _ = self.client.send_retry_receipt(&retry).await;
+                    self.save()?;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            if let Some(dem) = inc.content.decryption_error_message.as_deref() {
+                let _ = self
+                    .handle_retry_receipt(inc.sender, inc.sender_device, dem)
+                    .await;
+                continue;
+            }
             if let Some(dm) = inc.content.data_message {
                 let is_timer_update = dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0;
                 if let Some(t) = dm.expire_timer {

@@ -900,6 +900,71 @@ impl SignalClient {
         }
     }
 
+    // -- retry receipts --------------------------------------------------------------------
+
+    /// Asks the sender of a message that did not decrypt ([`Error::DecryptionFailed`]) to
+    /// send it again, as the Signal apps do: a `PlaintextContent` carrying a
+    /// `DecryptionErrorMessage` for the original, in an unsealed type-8 envelope to the
+    /// sender's device (`PUT /v1/messages/{aci}`, SPEC §5.1). The service wants our
+    /// session's registration id for that device, so a session is started from a fetched
+    /// bundle when we hold none (the sender's resend will replace it with its own).
+    pub async fn send_retry_receipt(&mut self, retry: &cipher::RetryRequest) -> Result<()> {
+        const OP: &str = "send retry receipt";
+        let content = retry.plaintext_content()?;
+        let name = retry.sender.service_id_string();
+        let address = ProtocolAddress::new(name, retry.sender_device);
+        let timestamp = now_ms();
+        for _ in 0..MAX_SEND_ATTEMPTS {
+            let registration_id = match self.account.store.sessions.registration_id(&address) {
+                Some(id) => id,
+                None => {
+                    self.fetch_sessions(&retry.sender, Some(retry.sender_device))
+                        .await?;
+                    self.account
+                        .store
+                        .sessions
+                        .registration_id(&address)
+                        .ok_or(Error::BadResponse {
+                            operation: "fetch prekeys",
+                        })?
+                }
+            };
+            let msg = cipher::OutgoingMessage {
+                envelope_type: cipher::envelope_type::PLAINTEXT_CONTENT,
+                destination_device_id: retry.sender_device,
+                destination_registration_id: registration_id,
+                content: content.clone(),
+            };
+            let p = Prepared {
+                to: retry.sender,
+                sealed: false,
+                devices: 1,
+                body: fanout::message_list_json(vec![msg], timestamp),
+            };
+            let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
+            let resp = put_messages(&self.http, &p, None, &auth).await?;
+            match resp.status.as_u16() {
+                200..=299 => return Ok(()),
+                404 => return Err(Error::Unregistered),
+                // Our session's registration id is stale: start a new one and try again.
+                410 => self.account.store.remove_session(&address),
+                // 409: the service wants every device of the account; a retry receipt is
+                // for one device only, as the apps send it.
+                413 | 429 => {
+                    let Some(wait) = rate_limit_wait(&resp) else {
+                        return Err(Error::PayloadTooLarge { operation: OP });
+                    };
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(status_err(OP, &resp)),
+            }
+        }
+        Err(Error::RateLimited {
+            operation: OP,
+            attempts: MAX_SEND_ATTEMPTS,
+        })
+    }
+
     // -- receiving -------------------------------------------------------------------------
 
     /// Decrypts one envelope (the body of a WebSocket `PUT /api/v1/message`); see
@@ -939,11 +1004,12 @@ pub async fn decrypt_envelope(
         aci: &aci,
         device_id: account.credentials.device_id,
     };
+    let envelope_type = env.r#type.unwrap_or(0);
     let d = cipher::decrypt(
         &mut account.store,
         local,
         EnvelopeParts {
-            envelope_type: env.r#type.unwrap_or(0),
+            envelope_type,
             source,
             content: body,
         },
@@ -951,7 +1017,14 @@ pub async fn decrypt_envelope(
         Timestamp::from_epoch_millis(now_ms),
         &mut rand::rng(),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::DecryptionFailed { kind, mut retry } => {
+            retry.original_timestamp = env.timestamp.unwrap_or(0);
+            Error::DecryptionFailed { kind, retry }
+        }
+        e => e,
+    })?;
     let content = signal_api::decode_content(&d.content).map_err(|e| match e {
         signal_api::ApiError::TooLong { what, .. } | signal_api::ApiError::TooMany { what, .. } => {
             Error::ContentOverLimit { what }
@@ -960,6 +1033,18 @@ pub async fn decrypt_envelope(
             reason: "undecodable content",
         },
     })?;
+    if envelope_type == cipher::envelope_type::PLAINTEXT_CONTENT
+        && content
+            != (Content {
+                decryption_error_message: content.decryption_error_message.clone(),
+                ..Default::default()
+            })
+    {
+        // Only a decryption-error message may travel unencrypted (SPEC §5.1).
+        return Err(Error::BadContent {
+            reason: "plaintext content other than a decryption error message",
+        });
+    }
     if let Some(skdm) = content.sender_key_distribution_message.as_deref() {
         // The sender's key for later multi-recipient messages (SPEC §7).
         let skdm = libsignal_protocol::SenderKeyDistributionMessage::try_from(skdm)?;
