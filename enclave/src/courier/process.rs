@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use libsignal_protocol::Aci;
 use prost::Message as _;
 use signal_api::{data_message::Flags, Content, DataMessage};
+use signal_client::cipher::RetryRequest;
 use signal_client::{Account, ServiceConfig, SignalClient};
 use zeroize::Zeroizing;
 
@@ -23,6 +24,9 @@ use crate::vault::model::{ChannelState, Phone};
 pub const INITIAL_PREKEYS: u32 = 100;
 /// Most rounds of identity-change follow-ups (a notice can itself hit a changed identity).
 const MAX_EFFECT_ROUNDS: usize = 3;
+/// Most retry receipts one unlock sends (COURIER.md §3 step 4); envelopes beyond it that
+/// need one are counted as rejected.
+pub const MAX_RETRY_RECEIPTS: usize = 100;
 
 /// What one unlock hands the worker.
 #[derive(Debug)]
@@ -48,6 +52,9 @@ pub struct Stats {
     pub rejected: usize,
     /// Envelopes decrypted before (a redelivery, e.g. after a lost ack): skipped, not bad.
     pub duplicates: usize,
+    /// Envelopes from a known sender that did not decrypt in a way a resend can mend (no
+    /// or a diverged session): a retry receipt asks the sender to send them again.
+    pub retry_requested: usize,
     /// Envelopes without user content (receipts, typing, sync).
     pub ignored: usize,
     /// Messages accepted by the service.
@@ -115,6 +122,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     let mut stats = Stats::default();
     let mut effects = Vec::new();
     let deauthorized_before = deauthorized_admins(&state);
+    let mut retries = Vec::new();
     for item in &items {
         receive(
             &mut client,
@@ -123,6 +131,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
             now_secs,
             &mut stats,
             &mut effects,
+            &mut retries,
         )
         .await;
     }
@@ -158,6 +167,12 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         viewer.as_ref().map(|v| (v, &mut texts)),
     )
     .await;
+    for r in &retries {
+        if let Err(e) = client.send_retry_receipt(r).await {
+            stats.failed += 1;
+            tracing::warn!(error = %e, "retry receipt not sent");
+        }
+    }
     if let Err(e) = client
         .refill_prekeys(signal_client::service::PREKEY_REFILL_THRESHOLD)
         .await
@@ -196,6 +211,40 @@ fn undecryptable(stats: &mut Stats, e: &signal_client::Error) {
     }
 }
 
+/// Queues a retry receipt for an envelope that a resend can mend (COURIER.md §3 step 4):
+/// at most [`MAX_RETRY_RECEIPTS`] per unlock and one per original message; the rest count as
+/// rejected. Logged by kind only.
+fn queue_retry(
+    stats: &mut Stats,
+    retries: &mut Vec<RetryRequest>,
+    kind: &'static str,
+    retry: RetryRequest,
+) {
+    let same = |r: &RetryRequest| {
+        r.sender == retry.sender
+            && r.sender_device == retry.sender_device
+            && r.original_timestamp == retry.original_timestamp
+    };
+    if retries.iter().any(same) {
+        stats.retry_requested += 1;
+        return;
+    }
+    if retries.len() >= MAX_RETRY_RECEIPTS {
+        stats.rejected += 1;
+        tracing::warn!(
+            kind,
+            "inbound envelope rejected (retry receipts for this unlock used up)"
+        );
+        return;
+    }
+    stats.retry_requested += 1;
+    tracing::info!(
+        kind,
+        "inbound envelope did not decrypt; its sender is asked to resend it"
+    );
+    retries.push(retry);
+}
+
 /// Decrypts one envelope and lets the relay act on it.
 async fn receive(
     client: &mut SignalClient,
@@ -204,9 +253,14 @@ async fn receive(
     now_secs: u64,
     stats: &mut Stats,
     effects: &mut Vec<Effect>,
+    retries: &mut Vec<RetryRequest>,
 ) {
     let incoming = match client.decrypt(envelope).await {
         Ok(i) => i,
+        Err(signal_client::Error::DecryptionFailed { kind, retry }) => {
+            queue_retry(stats, retries, kind, *retry);
+            return;
+        }
         Err(e) => {
             undecryptable(stats, &e);
             return;
@@ -579,5 +633,35 @@ mod tests {
         );
         undecryptable(&mut stats, &signal_client::Error::SenderCertificateInvalid);
         assert_eq!((stats.duplicates, stats.rejected), (1, 2));
+    }
+
+    fn retry(sender: u8, ts: u64) -> RetryRequest {
+        RetryRequest {
+            sender: Aci::from_uuid_bytes([sender; 16]),
+            sender_device: libsignal_protocol::DeviceId::try_from(1u8).expect("valid"),
+            original_type: libsignal_protocol::CiphertextMessageType::Whisper,
+            original_timestamp: ts,
+            original: vec![0; 8],
+        }
+    }
+
+    #[test]
+    fn courier_process_retry_receipts_are_one_per_message_and_bounded() {
+        let mut stats = Stats::default();
+        let mut retries = Vec::new();
+        queue_retry(&mut stats, &mut retries, "session not found", retry(1, 10));
+        // The same message again (redelivered before the receipt went): one receipt.
+        queue_retry(&mut stats, &mut retries, "session not found", retry(1, 10));
+        queue_retry(&mut stats, &mut retries, "invalid message", retry(1, 11));
+        assert_eq!(
+            (stats.retry_requested, stats.rejected, retries.len()),
+            (3, 0, 2)
+        );
+        for ts in 0..MAX_RETRY_RECEIPTS as u64 {
+            queue_retry(&mut stats, &mut retries, "invalid message", retry(2, ts));
+        }
+        assert_eq!(retries.len(), MAX_RETRY_RECEIPTS);
+        assert_eq!(stats.rejected, 2);
+        assert_eq!(stats.retry_requested, 3 + MAX_RETRY_RECEIPTS - 2);
     }
 }
