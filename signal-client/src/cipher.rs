@@ -320,6 +320,7 @@ pub async fn decrypt<R: Rng + CryptoRng>(
                 original_type: msg_type,
                 original_timestamp: 0,
                 original: body.clone(),
+                sealed_sender: sealed,
             }),
         }
     };
@@ -402,6 +403,9 @@ pub struct RetryRequest {
     pub original_timestamp: u64,
     /// The inner ciphertext (a serialized `SignalMessage` or `PreKeySignalMessage`).
     pub original: Vec<u8>,
+    /// The envelope was sealed sender: the sender is vouched for by a certificate that
+    /// validated against the trust root, not only by whoever handed us the envelope.
+    pub sealed_sender: bool,
 }
 
 impl std::fmt::Debug for RetryRequest {
@@ -409,6 +413,7 @@ impl std::fmt::Debug for RetryRequest {
         f.debug_struct("RetryRequest")
             .field("original_type", &self.original_type)
             .field("len", &self.original.len())
+            .field("sealed_sender", &self.sealed_sender)
             .finish_non_exhaustive()
     }
 }

@@ -68,6 +68,7 @@ async fn retry_receipt_makes_the_sender_resend_on_a_new_session() {
     assert_eq!(retry.sender, a.aci());
     assert_eq!(u8::from(retry.sender_device), 1);
     assert!(retry.original_timestamp > 0);
+    assert!(retry.sealed_sender);
     // Nothing of the message or the sender in the error's text or debug form.
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("second") && !shown.contains(&a.aci().service_id_string()));

@@ -211,9 +211,9 @@ fn undecryptable(stats: &mut Stats, e: &signal_client::Error) {
     }
 }
 
-/// Queues a retry receipt for an envelope that a resend can mend (COURIER.md §3 step 4):
-/// at most [`MAX_RETRY_RECEIPTS`] per unlock and one per original message; the rest count as
-/// rejected. Logged by kind only.
+/// Queues a retry receipt for a sealed-sender envelope that a resend can mend (COURIER.md
+/// §3 step 4): at most [`MAX_RETRY_RECEIPTS`] per unlock and one per original message; the
+/// rest, and unsealed envelopes, count as rejected. Logged by kind only.
 fn queue_retry(
     stats: &mut Stats,
     retries: &mut Vec<RetryRequest>,
@@ -225,6 +225,17 @@ fn queue_retry(
             && r.sender_device == retry.sender_device
             && r.original_timestamp == retry.original_timestamp
     };
+    if !retry.sealed_sender {
+        // An unsealed envelope names its sender only in fields the host could have written
+        // (it can seal any envelope to EK): asking that sender would let the host make the
+        // channel write to, and reset sessions of, anyone it names.
+        stats.rejected += 1;
+        tracing::warn!(
+            kind,
+            "inbound envelope rejected (unsealed: not asked for again)"
+        );
+        return;
+    }
     if retries.iter().any(same) {
         stats.retry_requested += 1;
         return;
@@ -642,6 +653,7 @@ mod tests {
             original_type: libsignal_protocol::CiphertextMessageType::Whisper,
             original_timestamp: ts,
             original: vec![0; 8],
+            sealed_sender: true,
         }
     }
 
@@ -663,5 +675,15 @@ mod tests {
         assert_eq!(retries.len(), MAX_RETRY_RECEIPTS);
         assert_eq!(stats.rejected, 2);
         assert_eq!(stats.retry_requested, 3 + MAX_RETRY_RECEIPTS - 2);
+        // Unsealed: only the host's word for the sender; never asked.
+        let mut stats = Stats::default();
+        let mut retries = Vec::new();
+        let mut unsealed = retry(3, 1);
+        unsealed.sealed_sender = false;
+        queue_retry(&mut stats, &mut retries, "session not found", unsealed);
+        assert_eq!(
+            (stats.retry_requested, stats.rejected, retries.len()),
+            (0, 1, 0)
+        );
     }
 }
