@@ -162,3 +162,74 @@ async fn a_message_on_a_lost_session_is_asked_for_again_and_delivered_once() {
         .collect();
     assert_eq!(hotline.len(), 1, "{hotline:?}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_receipt() {
+    use enclave::vault::{seal_inbound, KeyRecord};
+    use libsignal_protocol::{IdentityKey, KeyPair, SignalMessage};
+    use prost::Message as _;
+
+    let (w, _admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
+    let (sim, stack, ch) = (&w.sim, &w.stack, w.ch.clone());
+    let id = channel_id(&ch);
+    let mut sub = phone(&sim.info, SUB).await;
+    sub.send_text(CHANNEL, "HELLO").await.unwrap();
+    w.process(1);
+    receive_until(&mut sub, WAIT, |m| !bodies(m).is_empty()).await;
+
+    // The host seals to EK a well-formed SignalMessage "from" the subscriber: the channel
+    // has no session it fits, but the sender is only the host's word.
+    let mut rng = rand::rng();
+    let key = |rng: &mut _| KeyPair::generate(rng).public_key;
+    let forged = SignalMessage::new(
+        4,
+        &[0; 32],
+        key(&mut rng),
+        0,
+        0,
+        &[0; 32],
+        &IdentityKey::new(key(&mut rng)),
+        &IdentityKey::new(key(&mut rng)),
+        &[],
+    )
+    .unwrap();
+    let envelope = signal_api::Envelope {
+        r#type: Some(1),
+        source_service_id: Some(sub.aci().service_id_string()),
+        source_device: Some(1),
+        timestamp: Some(1),
+        content: Some(forged.serialized().to_vec()),
+        ..Default::default()
+    };
+    let (_, record) = get(stack, names::key_record(&id)).await.unwrap();
+    let record = KeyRecord::decode(&record).unwrap();
+    let item = seal_inbound(
+        record.ek_public(),
+        &id,
+        record.key_epoch(),
+        &envelope.encode_to_vec(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let r = blob_call(
+        stack,
+        BlobRequest::QueueAppend {
+            queue: names::inbound(&id),
+            item,
+        },
+    )
+    .await;
+    assert!(matches!(r, BlobResponse::Appended { .. }), "{r:?}");
+    w.cli.wait_queued(&ch, 1);
+    let v = w.cli.mailbox(&ch);
+    assert_eq!(v["stats"]["rejected"], 1, "{v}");
+    assert_eq!(v["stats"]["retry_requested"], 0, "{v}");
+    assert!(stack.host_log().contains("unsealed: not asked for again"));
+
+    // Nothing reached the subscriber, whose session with the channel still works.
+    sub.receive_for(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(sub.resent(), 0);
+    sub.send_text(CHANNEL, "still here").await.unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["retry_requested"], 0, "{v}");
+}
