@@ -248,6 +248,10 @@ impl Phone {
         dem: &[u8],
     ) -> Result<bool> {
         let dem = DecryptionErrorMessage::try_from(dem)?;
+        if dem.device_id() != u32::from(u8::from(self.client.account.credentials.device_id)) {
+            // About another of our devices' messages: that device answers it.
+            return Ok(false);
+        }
         let ts = dem.timestamp().epoch_millis();
         let address = ProtocolAddress::new(from.service_id_string(), device);
         self.client.account.store.remove_session(&address);

@@ -233,3 +233,40 @@ async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_recei
     let v = w.process(1);
     assert_eq!(v["stats"]["retry_requested"], 0, "{v}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_subscriber_that_cannot_read_a_broadcast_gets_a_new_session_for_the_next() {
+    use libsignal_protocol::{DeviceId, ProtocolAddress};
+
+    let (w, _admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
+    let (sim, cli, ch) = (&w.sim, &w.cli, w.ch.clone());
+    let mut sub = phone(&sim.info, SUB).await;
+    sub.send_text(CHANNEL, "HELLO").await.unwrap();
+    w.process(1);
+    receive_until(&mut sub, WAIT, |m| !bodies(m).is_empty()).await;
+
+    // The subscriber's phone loses its session with the channel (e.g. a restored backup).
+    let channel_aci = sub.client.lookup(CHANNEL).await.unwrap().unwrap();
+    let addr = ProtocolAddress::new(
+        channel_aci.service_id_string(),
+        DeviceId::try_from(1u8).unwrap(),
+    );
+    sub.client.account.store.remove_session(&addr);
+
+    cli.ok(&["broadcast", &ch, "first", "news"]);
+    // It cannot read it and sends a retry receipt by itself.
+    let got = sub.receive_for(Duration::from_secs(3)).await.unwrap();
+    assert!(bodies(&got).is_empty(), "{got:?}");
+    cli.wait_queued(&ch, 1);
+    let v = cli.mailbox(&ch);
+    assert_eq!(v["stats"]["retry_received"], 1, "{v}");
+    assert_eq!(v["stats"]["rejected"], 0, "{v}");
+
+    // The channel keeps no send log (the first stays lost), but the next one arrives.
+    cli.ok(&["broadcast", &ch, "second", "news"]);
+    let got = receive_until(&mut sub, WAIT, |m| {
+        bodies(m).iter().any(|b| b == "second news")
+    })
+    .await;
+    assert_eq!(bodies(&got), vec!["second news".to_owned()], "{got:?}");
+}

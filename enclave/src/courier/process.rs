@@ -57,6 +57,9 @@ pub struct Stats {
     pub retry_requested: usize,
     /// Envelopes without user content (receipts, typing, sync).
     pub ignored: usize,
+    /// Retry receipts for the channel's own messages: its session with that device is
+    /// dropped, so its next message to them starts a new one (COURIER.md §3 step 4).
+    pub retry_received: usize,
     /// Messages accepted by the service.
     pub delivered: usize,
     /// Messages the service did not accept after retries.
@@ -298,6 +301,10 @@ async fn receive(
         }
         effects.extend(notices);
     }
+    if let Some(dem) = incoming.content.decryption_error_message.as_deref() {
+        retry_receipt(client, &incoming, dem, stats);
+        return;
+    }
     let Some(dm) = incoming.content.data_message.as_ref() else {
         stats.ignored += 1;
         return;
@@ -323,6 +330,35 @@ async fn receive(
             now_secs,
         },
     ));
+}
+
+/// A retry receipt for one of the channel's messages (COURIER.md §3 step 4): the channel
+/// keeps no send log, so the message is not sent again, but its session with the device
+/// that could not decrypt is dropped so that the next message starts a new one instead of
+/// failing the same way.
+fn retry_receipt(
+    client: &mut SignalClient,
+    incoming: &signal_client::Incoming,
+    dem: &[u8],
+    stats: &mut Stats,
+) {
+    let ours = u32::from(u8::from(client.account.credentials.device_id));
+    match libsignal_protocol::DecryptionErrorMessage::try_from(dem) {
+        Ok(m) if m.device_id() == ours => {
+            let address = libsignal_protocol::ProtocolAddress::new(
+                incoming.sender.service_id_string(),
+                incoming.sender_device,
+            );
+            client.account.store.remove_session(&address);
+            stats.retry_received += 1;
+            tracing::info!("retry receipt received; that device's session starts anew");
+        }
+        Ok(_) => stats.ignored += 1,
+        Err(_) => {
+            stats.rejected += 1;
+            tracing::warn!("inbound retry receipt rejected (undecodable)");
+        }
+    }
 }
 
 /// Who sent a message (COURIER.md §6): their number when the sender certificate or the
