@@ -108,6 +108,23 @@ fn human(v: &Value) -> String {
         "({} processed, {} delivered, {} failed, {} rejected; {} still waiting)\n",
         s["processed"], s["delivered"], s["failed"], s["rejected"], v["remaining"]
     ));
+    // The rarer counters, only when something happened.
+    for (key, what) in [
+        (
+            "withheld",
+            "withheld from an admin whose safety number changed",
+        ),
+        ("duplicates", "received twice (skipped)"),
+        (
+            "retry_requested",
+            "could not be read; the sender was asked to send again",
+        ),
+        ("retry_received", "sessions restarted at a member's request"),
+    ] {
+        if let Some(n) = s[key].as_u64().filter(|n| *n > 0) {
+            out.push_str(&format!("({n} {what})\n"));
+        }
+    }
     out
 }
 
