@@ -159,3 +159,41 @@ pub fn run(cmd: &SignalCommand) -> ExitCode {
         Err(e) => fail(c, &e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::human;
+
+    #[test]
+    fn the_summary_names_rare_counters_only_when_they_happened() {
+        let quiet = json!({
+            "texts": ["Broadcast sent."],
+            "remaining": 0,
+            "stats": {"processed": 2, "delivered": 5, "failed": 0, "rejected": 1,
+                      "withheld": 0, "duplicates": 0, "retry_requested": 0, "retry_received": 0},
+        });
+        assert_eq!(
+            human(&quiet),
+            "Broadcast sent.\n(2 processed, 5 delivered, 0 failed, 1 rejected; 0 still waiting)\n"
+        );
+        let busy = json!({
+            "texts": [],
+            "remaining": 3,
+            "stats": {"processed": 1, "delivered": 1, "failed": 0, "rejected": 0,
+                      "withheld": 2, "duplicates": 1, "retry_requested": 1, "retry_received": 0},
+        });
+        let out = human(&busy);
+        assert!(
+            out.contains("(2 withheld from an admin whose safety number changed)\n"),
+            "{out}"
+        );
+        assert!(out.contains("(1 received twice (skipped))\n"), "{out}");
+        assert!(
+            out.contains("(1 could not be read; the sender was asked to send again)\n"),
+            "{out}"
+        );
+        assert!(!out.contains("sessions restarted"), "{out}");
+    }
+}
