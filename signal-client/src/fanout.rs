@@ -182,13 +182,12 @@ pub fn prepare_many(
 
 /// One thread's share of a fan-out: its recipients' sessions and the identities it saw.
 mod part {
-    use std::collections::{BTreeMap, HashMap};
     use std::time::SystemTime;
 
     use async_trait::async_trait;
     use libsignal_protocol::{
         Aci, DeviceId, Direction, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore,
-        ProtocolAddress, SenderCertificate, SessionRecord, SessionStore, SignalProtocolError,
+        ProtocolAddress, SenderCertificate, SignalProtocolError,
     };
 
     use super::{message_list_json, Prepared};
@@ -199,55 +198,8 @@ mod part {
     type SResult<T> = std::result::Result<T, SignalProtocolError>;
 
     pub(super) struct Part {
-        sessions: PartSessions,
+        sessions: Sessions,
         saved: Vec<(ProtocolAddress, IdentityKey)>,
-    }
-
-    /// Session records by name, then device.
-    #[derive(Default)]
-    struct PartSessions(HashMap<String, BTreeMap<u8, SessionRecord>>);
-
-    impl PartSessions {
-        fn devices(&self, name: &str) -> Vec<DeviceId> {
-            self.0
-                .get(name)
-                .map(|d| {
-                    d.keys()
-                        .filter_map(|&id| DeviceId::try_from(id).ok())
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
-
-        fn registration_id(&self, address: &ProtocolAddress) -> Option<u32> {
-            self.0
-                .get(address.name())?
-                .get(&u8::from(address.device_id()))?
-                .remote_registration_id()
-                .ok()
-        }
-    }
-
-    #[async_trait(?Send)]
-    impl SessionStore for PartSessions {
-        async fn load_session(&self, address: &ProtocolAddress) -> SResult<Option<SessionRecord>> {
-            Ok(self
-                .0
-                .get(address.name())
-                .and_then(|d| d.get(&u8::from(address.device_id())))
-                .cloned())
-        }
-        async fn store_session(
-            &mut self,
-            address: &ProtocolAddress,
-            record: &SessionRecord,
-        ) -> SResult<()> {
-            self.0
-                .entry(address.name().to_owned())
-                .or_default()
-                .insert(u8::from(address.device_id()), record.clone());
-            Ok(())
-        }
     }
 
     /// The shared identity store, read-only; saves are kept for afterwards.
@@ -301,19 +253,17 @@ mod part {
             sessions: &Sessions,
             jobs: &[(Aci, Option<&SenderCertificate>)],
         ) -> Part {
-            let mut map = PartSessions::default();
+            let mut mine = Sessions::default();
             for (to, _) in jobs {
                 let name = to.service_id_string();
-                let devs: BTreeMap<u8, SessionRecord> = sessions
-                    .records(&name)
-                    .map(|(d, r)| (d, r.clone()))
-                    .collect();
-                if !devs.is_empty() {
-                    map.0.insert(name, devs);
+                for (d, record) in sessions.records(&name) {
+                    if let Ok(dev) = DeviceId::try_from(d) {
+                        mine.put(&ProtocolAddress::new(name.clone(), dev), record.clone());
+                    }
                 }
             }
             Part {
-                sessions: map,
+                sessions: mine,
                 saved: Vec::new(),
             }
         }
@@ -362,7 +312,7 @@ mod part {
 
         /// Writes the advanced sessions and the saved identities back.
         pub(super) fn give_back(self, store: &mut ProtocolStore) {
-            for (name, devs) in self.sessions.0 {
+            for (name, devs) in self.sessions.into_records() {
                 for (d, record) in devs {
                     if let Ok(dev) = DeviceId::try_from(d) {
                         store

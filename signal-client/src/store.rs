@@ -167,12 +167,26 @@ impl Sessions {
         self.get(address)?.remote_registration_id().ok()
     }
 
+    /// The devices we hold a session with for `name`.
+    pub(crate) fn devices(&self, name: &str) -> Vec<DeviceId> {
+        self.by_name.get(name).map_or_else(Vec::new, |devs| {
+            devs.keys()
+                .filter_map(|d| DeviceId::try_from(*d).ok())
+                .collect()
+        })
+    }
+
     /// Every device's session record for `name` (the fan-out copies them per thread).
     pub(crate) fn records(&self, name: &str) -> impl Iterator<Item = (u8, &SessionRecord)> {
         self.by_name
             .get(name)
             .into_iter()
             .flat_map(|devs| devs.iter().map(|(d, r)| (*d, r)))
+    }
+
+    /// Every record, by name then device (the fan-out's write-back).
+    pub(crate) fn into_records(self) -> HashMap<String, BTreeMap<u8, SessionRecord>> {
+        self.by_name
     }
 
     /// Stores a record without the copy `store_session` makes (the fan-out's write-back).
@@ -319,14 +333,7 @@ impl ProtocolStore {
 
     /// Device ids we hold sessions with for `name` (a service-id string).
     pub fn session_devices(&self, name: &str) -> Vec<DeviceId> {
-        self.sessions
-            .by_name
-            .get(name)
-            .map_or_else(Vec::new, |devs| {
-                devs.keys()
-                    .filter_map(|d| DeviceId::try_from(*d).ok())
-                    .collect()
-            })
+        self.sessions.devices(name)
     }
 
     /// Forgets the session with one device (after a 409 "extra device" or a 410 "stale").
