@@ -11,7 +11,7 @@ use signal_client::service::SendReport;
 use signal_client::Error;
 
 mod common;
-use common::sim;
+use common::{sim, text_content};
 
 /// Generous: only bounds a wait for something that must arrive.
 const WAIT: Duration = Duration::from_secs(30);
@@ -175,16 +175,6 @@ async fn linked_device_409_missing_then_unlinked_409_extra_then_reused_id_410_st
     // The service really answered: 409 three times (link, unlink, link), 410 once.
     let s = h.stats();
     assert_eq!((s.mismatched_devices, s.stale_devices), (3, 1), "{s:?}");
-}
-
-fn text_content(t: &str) -> Vec<u8> {
-    prost::Message::encode_to_vec(&signal_api::Content {
-        data_message: Some(signal_api::DataMessage {
-            body: Some(t.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -12,7 +12,7 @@ use signal_client::{keys, Error, ServiceConfig};
 use signal_sim::{Config, Server};
 
 mod common;
-use common::{phone, sim};
+use common::{phone, sim, text_content};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -220,13 +220,7 @@ async fn send_many_fans_out_in_parallel() {
     for s in &subs {
         acis.push(chan.client.lookup(s.e164()).await.unwrap().unwrap());
     }
-    let content = prost::Message::encode_to_vec(&signal_api::Content {
-        data_message: Some(signal_api::DataMessage {
-            body: Some("broadcast".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let content = text_content("broadcast");
     // First round needs bundles, second goes out in parallel over established sessions.
     for _ in 0..2 {
         let res = chan.client.send_many(&acis, &content, 1).await;
@@ -447,24 +441,15 @@ async fn multi_recipient_sealed_sender_broadcast() {
         }
     }
     let dist = [0x42; 16];
-    let content = |t: &str| {
-        prost::Message::encode_to_vec(&signal_api::Content {
-            data_message: Some(signal_api::DataMessage {
-                body: Some(t.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-    };
     let r = chan
-        .send_multi_recipient(dist, &acis, &content("broadcast 1"), 11)
+        .send_multi_recipient(dist, &acis, &text_content("broadcast 1"), 11)
         .await
         .unwrap();
     assert_eq!(r.sealed_v2, 3);
     assert_eq!(r.keys_distributed, 3);
     assert!(r.individually.is_empty());
     let r = chan
-        .send_multi_recipient(dist, &acis, &content("broadcast 2"), 12)
+        .send_multi_recipient(dist, &acis, &text_content("broadcast 2"), 12)
         .await
         .unwrap();
     assert_eq!((r.sealed_v2, r.keys_distributed, r.attempts), (3, 0, 1));
@@ -484,16 +469,6 @@ async fn multi_recipient_sealed_sender_broadcast() {
 
 /// How long a "nothing arrived" check listens.
 const QUIET: Duration = Duration::from_millis(1500);
-
-fn text_content(t: &str) -> Vec<u8> {
-    prost::Message::encode_to_vec(&signal_api::Content {
-        data_message: Some(signal_api::DataMessage {
-            body: Some(t.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn strict_recipient_with_a_new_identity_gets_nothing_until_forgotten() {

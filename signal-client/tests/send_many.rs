@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use signal_client::phone::Phone;
 
 mod common;
-use common::sim;
+use common::{sim, text_content};
 
 const RECIPIENTS: usize = 12;
 
@@ -34,21 +34,12 @@ async fn rate_limited_recipients_wait_once_per_round_not_once_each() {
         acis.push(chan.client.lookup(s.e164()).await.unwrap().unwrap());
         subs.push(s);
     }
-    let content = |text: &str| {
-        prost::Message::encode_to_vec(&signal_api::Content {
-            data_message: Some(signal_api::DataMessage {
-                body: Some(text.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-    };
-    let first = chan.client.send_many(&acis, &content("one"), 1).await;
+    let first = chan.client.send_many(&acis, &text_content("one"), 1).await;
     assert!(first.iter().all(|(_, r)| r.as_ref().unwrap().attempts == 1));
 
     let limited_before = h.stats().rate_limited;
     let t = Instant::now();
-    let second = chan.client.send_many(&acis, &content("two"), 2).await;
+    let second = chan.client.send_many(&acis, &text_content("two"), 2).await;
     let took = t.elapsed();
     assert_eq!(second.len(), RECIPIENTS);
     for (_, r) in &second {

@@ -36,3 +36,14 @@ pub fn config(h: &ServerHandle) -> ServiceConfig {
 pub async fn phone(cfg: &ServiceConfig, number: &str) -> Phone {
     Phone::register(cfg, number, "123456", None).await.unwrap()
 }
+
+/// A `Content` holding one text message, serialized.
+pub fn text_content(t: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&signal_api::Content {
+        data_message: Some(signal_api::DataMessage {
+            body: Some(t.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
