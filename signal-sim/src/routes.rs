@@ -329,16 +329,27 @@ fn submit_code(sim: &Sim, req: &Req, id: &str) -> R {
     Ok(Resp::json(StatusCode::OK, &session_response(id, s)))
 }
 
-// SPEC §7.2
-fn register(sim: &Sim, req: &Req) -> R {
+/// Basic auth naming an account by number (`<e164>:<password>`), as registration and
+/// linking use it: the credentials and the number, or 401.
+fn number_auth(req: &Req) -> Result<(BasicAuth, String), Resp> {
     let unauthorized = || Resp::error(StatusCode::UNAUTHORIZED, "unauthorized");
     let auth = req
         .header("authorization")
         .and_then(|h| BasicAuth::parse_header(h).ok())
         .ok_or_else(unauthorized)?;
-    let Username::Number(number) = &auth.username else {
-        return Err(unauthorized());
-    };
+    match &auth.username {
+        Username::Number(n) => {
+            let n = n.clone();
+            Ok((auth, n))
+        }
+        Username::Device { .. } => Err(unauthorized()),
+    }
+}
+
+// SPEC §7.2
+fn register(sim: &Sim, req: &Req) -> R {
+    let (auth, number) = number_auth(req)?;
+    let number = &number;
     let body: RegistrationRequest = parse(&req.body)?;
     let attrs = &body.account_attributes;
     let mut st = sim.state();
@@ -439,14 +450,8 @@ fn link_code(sim: &Sim, req: &Req) -> R {
 }
 
 fn link_device(sim: &Sim, req: &Req) -> R {
-    let unauthorized = || Resp::error(StatusCode::UNAUTHORIZED, "unauthorized");
-    let auth = req
-        .header("authorization")
-        .and_then(|h| BasicAuth::parse_header(h).ok())
-        .ok_or_else(unauthorized)?;
-    let Username::Number(number) = &auth.username else {
-        return Err(unauthorized());
-    };
+    let (auth, number) = number_auth(req)?;
+    let number = &number;
     let body: LinkDeviceRequest = parse(&req.body)?;
     let attrs = &body.account_attributes;
     let forbidden = || Resp::error(StatusCode::FORBIDDEN, "bad verification code");
