@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use enclave::vault::ChannelId;
+use enclave::vault::{names, seal_inbound, ChannelId, KeyRecord};
 use wire::blob::{BlobRequest, BlobResponse};
 
 use crate::signal::AdminCli;
@@ -61,4 +61,32 @@ pub fn opts(sim: &Sim, dir: &Path) -> StackOpts {
         dir: Some(dir.to_path_buf()),
         ..Default::default()
     }
+}
+
+/// What a hostile host can do to a channel's inbound queue: seal `plaintext` to the
+/// channel's EK, which its key record holds in clear.
+pub async fn seal_for_channel(stack: &Stack, id: &ChannelId, plaintext: &[u8]) -> Vec<u8> {
+    let (_, record) = get_blob(stack, names::key_record(id)).await.unwrap();
+    let record = KeyRecord::decode(&record).unwrap();
+    seal_inbound(
+        record.ek_public(),
+        id,
+        record.key_epoch(),
+        plaintext,
+        &mut rand_core::OsRng,
+    )
+    .unwrap()
+}
+
+/// Appends `item` to the channel's inbound queue, as the host's receiver would.
+pub async fn append_inbound(stack: &Stack, id: &ChannelId, item: Vec<u8>) {
+    let r = blob_call(
+        stack,
+        BlobRequest::QueueAppend {
+            queue: names::inbound(id),
+            item,
+        },
+    )
+    .await;
+    assert!(matches!(r, BlobResponse::Appended { .. }), "{r:?}");
 }

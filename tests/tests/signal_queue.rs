@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use enclave::vault::{names, seal_inbound, ChannelId, KeyRecord};
 use prost::Message as _;
-use rand_core::OsRng;
+use sealboost_tests::lifecycle::{append_inbound, channel_id, seal_for_channel};
 use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli, World};
 use sealboost_tests::{blob_call, http_get, Sim, Stack, StackOpts};
 use wire::blob::{BlobRequest, BlobResponse};
@@ -17,10 +16,6 @@ use wire::blob::{BlobRequest, BlobResponse};
 const ADMIN: &str = "+15550001001";
 const CHANNEL: &str = "+15550009000";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn channel_id(hex_id: &str) -> ChannelId {
-    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn queued_envelopes_survive_a_host_restart_and_are_processed_once() {
@@ -77,22 +72,10 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     let id = channel_id(&ch);
 
     // The host knows EK (it is in the key record in clear), so it can seal anything to it.
-    let BlobResponse::Blob { data, .. } = blob_call(
+    let garbage_envelope = seal_for_channel(stack, &id, b"\xff\xff not a protobuf").await;
+    let bad_ciphertext = seal_for_channel(
         stack,
-        BlobRequest::Get {
-            name: names::key_record(&id),
-        },
-    )
-    .await
-    else {
-        panic!("no key record")
-    };
-    let record = KeyRecord::decode(&data).unwrap();
-    let sealed = |pt: &[u8]| {
-        seal_inbound(record.ek_public(), &id, record.key_epoch(), pt, &mut OsRng).unwrap()
-    };
-    let garbage_envelope = sealed(b"\xff\xff not a protobuf");
-    let bad_ciphertext = sealed(
+        &id,
         &signal_api::Envelope {
             r#type: Some(1),
             source_service_id: Some("9d0652a3-dcc3-4d11-975f-74d61598733f".into()),
@@ -102,18 +85,11 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
             ..Default::default()
         }
         .encode_to_vec(),
-    );
+    )
+    .await;
     let unsealed = b"not sealed to EK at all".to_vec();
     for item in [garbage_envelope, bad_ciphertext, unsealed] {
-        let r = blob_call(
-            stack,
-            BlobRequest::QueueAppend {
-                queue: names::inbound(&id),
-                item,
-            },
-        )
-        .await;
-        assert!(matches!(r, BlobResponse::Appended { .. }), "{r:?}");
+        append_inbound(stack, &id, item).await;
     }
     // A real message behind them still gets through.
     let mut p = phone(&sim.info, "+15550002001").await;

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use enclave::vault::{names, ChannelId};
+use sealboost_tests::lifecycle::{append_inbound, channel_id, get_blob, seal_for_channel};
 use sealboost_tests::signal::{bodies, phone, receive_until, AdminCli, World};
 use sealboost_tests::{blob_call, Stack};
 use wire::blob::{BlobRequest, BlobResponse};
@@ -19,10 +20,6 @@ const ADMIN: &str = "+15550001001";
 const CHANNEL: &str = "+15550009000";
 const SUB: &str = "+15550002001";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn channel_id(hex_id: &str) -> ChannelId {
-    ChannelId::from_bytes(hex::decode(hex_id).unwrap().try_into().unwrap())
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
@@ -37,24 +34,16 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn get(stack: &Stack, name: Vec<u8>) -> Option<(u64, Vec<u8>)> {
-    match blob_call(stack, BlobRequest::Get { name }).await {
-        BlobResponse::Blob { version, data } => Some((version, data)),
-        BlobResponse::NotFound => None,
-        other => panic!("{other:?}"),
-    }
-}
-
 /// The channel's state and account chunks, as the host stores them.
 async fn snapshot(stack: &Stack, id: &ChannelId) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = vec![(
         names::state(id),
-        get(stack, names::state(id)).await.unwrap().1,
+        get_blob(stack, names::state(id)).await.unwrap().1,
     )];
     let names = list(stack, format!("ch/{}/ps/", id.to_hex()).into_bytes()).await;
     assert!(!names.is_empty());
     for (name, _) in names {
-        let data = get(stack, name.clone()).await.unwrap().1;
+        let data = get_blob(stack, name.clone()).await.unwrap().1;
         out.push((name, data));
     }
     out
@@ -93,7 +82,7 @@ async fn restore(stack: &Stack, id: &ChannelId, blobs: Vec<(Vec<u8>, Vec<u8>)>) 
         }
     }
     for (name, data) in blobs {
-        let expected = get(stack, name.clone()).await.map_or(0, |(v, _)| v);
+        let expected = get_blob(stack, name.clone()).await.map_or(0, |(v, _)| v);
         let r = blob_call(
             stack,
             BlobRequest::Put {
@@ -165,7 +154,6 @@ async fn a_message_on_a_lost_session_is_asked_for_again_and_delivered_once() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_receipt() {
-    use enclave::vault::{seal_inbound, KeyRecord};
     use libsignal_protocol::{IdentityKey, KeyPair, SignalMessage};
     use prost::Message as _;
 
@@ -201,25 +189,8 @@ async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_recei
         content: Some(forged.serialized().to_vec()),
         ..Default::default()
     };
-    let (_, record) = get(stack, names::key_record(&id)).await.unwrap();
-    let record = KeyRecord::decode(&record).unwrap();
-    let item = seal_inbound(
-        record.ek_public(),
-        &id,
-        record.key_epoch(),
-        &envelope.encode_to_vec(),
-        &mut rand_core::OsRng,
-    )
-    .unwrap();
-    let r = blob_call(
-        stack,
-        BlobRequest::QueueAppend {
-            queue: names::inbound(&id),
-            item,
-        },
-    )
-    .await;
-    assert!(matches!(r, BlobResponse::Appended { .. }), "{r:?}");
+    let item = seal_for_channel(stack, &id, &envelope.encode_to_vec()).await;
+    append_inbound(stack, &id, item).await;
     w.cli.wait_queued(&ch, 1);
     let v = w.cli.mailbox(&ch);
     assert_eq!(v["stats"]["rejected"], 1, "{v}");
