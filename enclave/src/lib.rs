@@ -16,6 +16,7 @@ pub mod egress;
 pub mod events;
 mod failure;
 pub mod lifecycle_api;
+pub mod logging;
 pub mod platform;
 pub mod relay;
 pub mod server;

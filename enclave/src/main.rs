@@ -106,19 +106,7 @@ fn read_trust_root(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    // libsignal logs protocol addresses (a sender's ACI and device) through the `log` crate;
-    // the enclave's log reaches the host, so none of it is kept, whatever SEALBOOST_LOG says.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALBOOST_LOG")
-        .unwrap_or_else(|_| "info".into())
-        .add_directive(
-            "libsignal_protocol=off"
-                .parse()
-                .expect("invariant: a valid directive"),
-        );
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    enclave::logging::init();
     let cli = Cli::parse();
     let signal = signal_settings(&cli)?;
     let platform: Arc<dyn Platform> = match cli.platform {

@@ -37,6 +37,9 @@ pub struct StackOpts {
     pub no_enclave: bool,
     /// Connect the enclave to this Signal stand-in (egress allowed, roots passed).
     pub signal: Option<SimInfo>,
+    /// `SEALBOOST_LOG` for host and enclave (default `debug`, so failures explain
+    /// themselves; `info` is what a deployment runs).
+    pub log: Option<String>,
 }
 
 /// Where a running signal-sim is and how to trust it.
@@ -183,7 +186,7 @@ impl Stack {
             }
         }
         let log = std::fs::File::create(dir.join("host.log")).unwrap();
-        cmd.env("SEALBOOST_LOG", "debug")
+        cmd.env("SEALBOOST_LOG", opts.log.as_deref().unwrap_or("debug"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
