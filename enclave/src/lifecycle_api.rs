@@ -5,8 +5,6 @@
 //! order VAULT.md §16 gives and sends one-time passphrases and notices over Signal from the
 //! channel's number (a second unlock through the courier).
 
-use std::sync::{LazyLock, Mutex};
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hyper::{Request, Response, StatusCode};
@@ -31,7 +29,6 @@ use crate::vault::lifecycle::{
     self, invite_admin, DiscardReason, Otp, OtpSet, Outcome, ProposalKind, StaleTable,
     DEFAULT_OTP_TTL_SECS, DEFAULT_PROPOSAL_TTL_SECS,
 };
-use crate::vault::limiter::UnlockLimiter;
 use crate::vault::model::{ChannelState, Language, Phone};
 use crate::vault::{names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
 use crate::Enclave;
@@ -50,10 +47,6 @@ pub const ROUTES: &[&str] = &[
     "admin/resend",
     "approval-threshold",
 ];
-
-/// Wrong one-time passphrases, per channel (VAULT.md §12: same schedule as §8).
-static OTP_LIMITER: LazyLock<Mutex<UnlockLimiter>> =
-    LazyLock::new(|| Mutex::new(UnlockLimiter::new()));
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,30 +273,31 @@ async fn catch_up(
 ) -> Result<Value, Failure> {
     let sk = sk_of(&body)?;
     let now = now_secs();
-    enclave.channels.limiter_check(id, now)?;
     let _guard = enclave.channels.lock(id).await;
+    // Only failures are throttled (VAULT.md §8): a key that opens the record or a stale
+    // entry always gets its answer.
     let record = match load_key_record(enclave, id).await {
         Err(Failure::Channel(ChannelError::Unauthorized)) => {
-            enclave.channels.limiter_failure(id, now);
-            return Err(ChannelError::Unauthorized.into());
+            return Err(enclave
+                .channels
+                .limiter_failure(id, now, VaultError::UnknownKey)
+                .into());
         }
         r => r?.1,
     };
     if record.unwrap(&sk).is_ok() {
-        enclave.channels.limiter_success(id);
         return Ok(json!({ "status": "current" }));
     }
     let (_, table) = load_stale(enclave, id).await?;
     match table.lookup(&sk) {
         Ok((generation, next)) => {
-            enclave.channels.limiter_success(id);
             let next = b64(&next);
             Ok(json!({ "status": "next", "sk": next.as_str(), "generation": generation }))
         }
-        Err(VaultError::UnknownKey) => {
-            enclave.channels.limiter_failure(id, now);
-            Err(VaultError::UnknownKey.into())
-        }
+        Err(VaultError::UnknownKey) => Err(enclave
+            .channels
+            .limiter_failure(id, now, VaultError::UnknownKey)
+            .into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -1166,10 +1160,7 @@ async fn redeem(
     let now = now_secs();
     let _guard = enclave.channels.lock(id).await;
     let (ov, mut otps) = load_otps(enclave, id).await?;
-    let redeemed = {
-        let mut limiter = OTP_LIMITER.lock().unwrap_or_else(|p| p.into_inner());
-        otps.redeem(&otp, now, &mut limiter)
-    };
+    let redeemed = otps.redeem(&otp, now, &mut enclave.channels.otp_limiter());
     // Expired records go now (after the answer for this OTP was decided, so a lapsed one
     // is reported as `otp_expired`, not unknown).
     let purged = otps.purge_expired(now);
