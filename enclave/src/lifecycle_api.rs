@@ -964,6 +964,16 @@ async fn enact_remove(
         vec![removed],
         texts::notice(removed_lang, Notice::YouWereRemovedAdmin),
     ));
+    // The removed admin holds the old state, and so the private halves of the channel's
+    // signed, last-resort and one-time pre-keys: new ones replace them on the service before
+    // anything else is sent (VAULT.md §13). Best effort like the notices: the re-key stands.
+    let new_epoch = match rotate_prekeys(enclave, id, &rk.new_sk, new_epoch).await {
+        Ok(e) => e,
+        Err(_) => {
+            tracing::warn!("re-key committed but the pre-keys were not rotated");
+            new_epoch
+        }
+    };
     // The re-key is committed: whatever happens on Signal, the requester must get the new
     // SK in this answer, or nobody would hold it.
     let (epoch, stats) = match send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await {
@@ -1077,6 +1087,52 @@ async fn send_notices(
         .ensure(courier, outcome.credentials, seal)
         .await;
     Ok((epoch, outcome.stats))
+}
+
+/// After a removal (VAULT.md §13): a new signed pre-key and last-resort Kyber key are
+/// uploaded, and a new batch of one-time pre-keys of each kind replaces those the service
+/// held, so nobody starts a session to a key whose private half the removed admin holds.
+/// One unlock with the new SK; returns the epoch after its commit. The device password and
+/// the identity key stay (the residual in VAULT.md §13).
+async fn rotate_prekeys(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    min_epoch: u64,
+) -> Result<u64, Failure> {
+    let Some(courier) = enclave.courier.as_ref() else {
+        return Ok(min_epoch);
+    };
+    let (opened, mut state) = open(enclave, id, sk, min_epoch, now_secs()).await?;
+    let Some(table) = ChunkTable::decode(state.protocol_store())? else {
+        return Ok(opened.epoch);
+    };
+    let account = chunks::load(&enclave.blobs, id, opened.dk(), &table).await?;
+    let config = courier.config.clone();
+    let account = courier
+        .worker
+        .run(move || async move {
+            let account = signal_client::Account::decode(&account)?;
+            let mut client = signal_client::SignalClient::new(&config, account);
+            client.rotate_signed_prekeys().await?;
+            let batch = signal_client::service::PREKEY_BATCH;
+            client.upload_prekeys(batch, batch).await?;
+            Ok::<_, CourierError>(client.account.encode()?)
+        })
+        .await??;
+    let generation = table.generation + 1;
+    let stored = chunks::store(&enclave.blobs, id, opened.dk(), generation, &account).await?;
+    state.set_protocol_store(Zeroizing::new(stored.encode()))?;
+    match enclave.channels.commit(&enclave.blobs, opened, state).await {
+        Ok(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(generation)).await;
+            Ok(e)
+        }
+        Err(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(table.generation)).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// `admin/resend` (VAULT.md §12): a fresh one-time passphrase for the current SK, over

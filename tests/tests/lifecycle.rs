@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use enclave::vault::limiter::FREE_ATTEMPTS;
 use enclave::vault::{names, KeyRecord, Sk, VaultError};
 use sealboost_tests::lifecycle::{channel_id, fails, get_blob, json, key_file, opts};
@@ -320,6 +322,25 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
     assert_eq!(list["admin_index"], 1, "{list}");
 }
 
+/// The channel's signed pre-key as the service hands it to anyone starting a session
+/// (`GET /v2/keys/{aci}/1`, which also consumes a one-time key of each kind): its id and
+/// public key, and the one-time EC key's id.
+async fn channel_prekeys(p: &mut signal_client::phone::Phone) -> (Value, Value) {
+    let aci = p.client.lookup(CHANNEL).await.unwrap().unwrap();
+    let auth = p.client.account.credentials.basic_auth();
+    let path = format!("/v2/keys/{}/1", aci.service_id_string());
+    let r = p
+        .client
+        .http()
+        .request(hyper::Method::GET, &path, &[("Authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert!(r.status.is_success(), "{}", r.status);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let d = &v["devices"][0];
+    (d["signedPreKey"].clone(), d["preKey"]["keyId"].clone())
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp() {
     let tmp = tempfile::tempdir().unwrap();
@@ -345,9 +366,25 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     s1.send_text(CHANNEL, "HELLO").await.unwrap();
     a.wait_queued(&ch, 1);
 
+    let (signed_before, one_time_before) = channel_prekeys(&mut s1).await;
     let v = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
     assert_eq!(v["outcome"], "enacted", "{v}");
     assert_eq!(v["kind"], "remove_admin", "{v}");
+    // The removal rotated the pre-keys B's copy of the old state holds: a new signed
+    // pre-key, and the service's one-time keys were replaced by a new batch.
+    let (signed_after, one_time_after) = channel_prekeys(&mut s1).await;
+    assert_ne!(
+        signed_after["keyId"], signed_before["keyId"],
+        "{signed_after}"
+    );
+    assert_ne!(
+        signed_after["publicKey"], signed_before["publicKey"],
+        "{signed_after}"
+    );
+    assert!(
+        one_time_after.as_u64().unwrap() > one_time_before.as_u64().unwrap() + 1,
+        "a fresh batch, not the next old key: {one_time_before} then {one_time_after}"
+    );
 
     // C gets an OTP and a notice over Signal, redeems it and holds the new key.
     let (otp, body) = wait_otp(&mut c_phone).await;
@@ -406,19 +443,19 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
         Err(VaultError::KeyEpochMismatch { .. } | VaultError::Corrupt { .. })
     ));
 
-    // The host replays the pre-removal state (and key record): B then sees only the old
-    // state, without the subscriber who joined after the removal.
+    // The host replays the pre-removal state (and key record), and B unlocks with the old
+    // key and no remembered epoch (a fresh client: `min_epoch` 0). The enclave has seen key
+    // epoch 2 since it booted and refuses the old record (VAULT.md §18): B gets nothing, and
+    // the live receiver is not re-armed on the old EK.
     put_blob(&stack, names::state(&id), old_state).await;
     let e = fails(&b, &["channel", "members", &ch]);
     assert!(e.contains("key_revoked"), "{e}");
     put_blob(&stack, names::key_record(&id), old_record).await;
-    let info = json(&b.ok(&["channel", "info", &ch, "--json"]));
-    assert_eq!(
-        info["subscribers"], 0,
-        "the state from before anyone joined: {info}"
-    );
-    let out = b.ok(&["channel", "members", &ch, "--json"]);
-    assert!(out.contains(B), "{out}");
+    std::fs::remove_file(b.state_dir().join("channels").join(&ch).join("epoch")).ok();
+    let e = fails(&b, &["channel", "info", &ch, "--json"]);
+    assert!(e.contains("rollback_detected"), "{e}");
+    let e = fails(&b, &["channel", "members", &ch, "--json"]);
+    assert!(e.contains("rollback_detected"), "{e}");
 }
 
 /// VAULT.md §16: an enclave that dies after writing the stale table and the state but before

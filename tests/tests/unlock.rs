@@ -164,7 +164,8 @@ async fn wrong_keys_are_rate_limited_but_never_lock_the_right_key_out() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(refused >= 6, "five free failures and the sixth: {refused}");
+    // The client follows a refused key with a stale-key catch-up, which counts too.
+    assert!(refused >= 3, "the free failures first: {refused}");
     assert!(
         limited.is_some_and(|s| s >= 8),
         "wrong keys must be rate-limited: {limited:?}"
