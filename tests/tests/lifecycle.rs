@@ -118,9 +118,14 @@ async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
     // B acts as an admin now.
     let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
-    // Single use: the record is gone after the acknowledgement.
+    // Single use: the record is gone after the acknowledgement (checked on the store
+    // below). The used passphrase is refused; while the guesser's delay runs, an unknown
+    // passphrase is a throttled failure like any other.
     let d = fails(&c, &["admin", "accept", &ch, "--otp", &otp, "--as", C]);
-    assert!(d.contains("otp_invalid") || d.contains("otp_used"), "{d}");
+    assert!(
+        d.contains("otp_invalid") || d.contains("otp_used") || d.contains("rate_limited"),
+        "{d}"
+    );
 
     // Expiry: a 2-second passphrase is refused after 3 seconds, and C is no admin.
     let v = json(&a.ok(&["admin", "add", &ch, C, "--otp-ttl", "2", "--json"]));
@@ -452,9 +457,9 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     assert!(e.contains("key_revoked"), "{e}");
     put_blob(&stack, names::key_record(&id), old_record).await;
     std::fs::remove_file(b.state_dir().join("channels").join(&ch).join("epoch")).ok();
-    let e = fails(&b, &["channel", "info", &ch, "--json"]);
+    let e = fails(&b, &["channel", "info", &ch]);
     assert!(e.contains("rollback_detected"), "{e}");
-    let e = fails(&b, &["channel", "members", &ch, "--json"]);
+    let e = fails(&b, &["channel", "members", &ch]);
     assert!(e.contains("rollback_detected"), "{e}");
 }
 

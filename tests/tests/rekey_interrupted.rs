@@ -125,7 +125,10 @@ async fn an_interrupted_rekey_rolls_back_and_a_stale_undo_record_is_dropped() {
     // (VAULT.md §18), whatever the state's header claims.
     let (code, out, err) = w.cli.run(&["channel", "info", &ch, "--json"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("rollback_detected"), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("rollback_detected"),
+        "{out}{err}"
+    );
     assert_eq!(get(&w, names::key_record(&id)).await.unwrap().1, record1);
     // A real interruption is the enclave stopping: it restarts with no memory of epoch 2.
     restart_enclave(&w.stack);
