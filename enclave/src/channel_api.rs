@@ -89,7 +89,9 @@ pub(crate) fn channel_error(e: &ChannelError) -> Response<Body> {
             }
             r
         }
-        ChannelError::Rollback { .. } => error(StatusCode::CONFLICT, "rollback_detected"),
+        ChannelError::Rollback { .. } | ChannelError::EpochRollback { .. } => {
+            error(StatusCode::CONFLICT, "rollback_detected")
+        }
         ChannelError::Integrity(_) => error(StatusCode::BAD_GATEWAY, "integrity_failure"),
         ChannelError::Conflict => error(StatusCode::CONFLICT, "conflict"),
         ChannelError::BadRequest(_) => error(StatusCode::BAD_REQUEST, "bad_request"),

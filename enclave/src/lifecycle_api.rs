@@ -5,8 +5,6 @@
 //! order VAULT.md §16 gives and sends one-time passphrases and notices over Signal from the
 //! channel's number (a second unlock through the courier).
 
-use std::sync::{LazyLock, Mutex};
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hyper::{Request, Response, StatusCode};
@@ -31,7 +29,6 @@ use crate::vault::lifecycle::{
     self, invite_admin, DiscardReason, Otp, OtpSet, Outcome, ProposalKind, StaleTable,
     DEFAULT_OTP_TTL_SECS, DEFAULT_PROPOSAL_TTL_SECS,
 };
-use crate::vault::limiter::UnlockLimiter;
 use crate::vault::model::{ChannelState, Language, Phone};
 use crate::vault::{names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
 use crate::Enclave;
@@ -50,10 +47,6 @@ pub const ROUTES: &[&str] = &[
     "admin/resend",
     "approval-threshold",
 ];
-
-/// Wrong one-time passphrases, per channel (VAULT.md §12: same schedule as §8).
-static OTP_LIMITER: LazyLock<Mutex<UnlockLimiter>> =
-    LazyLock::new(|| Mutex::new(UnlockLimiter::new()));
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,30 +273,31 @@ async fn catch_up(
 ) -> Result<Value, Failure> {
     let sk = sk_of(&body)?;
     let now = now_secs();
-    enclave.channels.limiter_check(id, now)?;
     let _guard = enclave.channels.lock(id).await;
+    // Only failures are throttled (VAULT.md §8): a key that opens the record or a stale
+    // entry always gets its answer.
     let record = match load_key_record(enclave, id).await {
         Err(Failure::Channel(ChannelError::Unauthorized)) => {
-            enclave.channels.limiter_failure(id, now);
-            return Err(ChannelError::Unauthorized.into());
+            return Err(enclave
+                .channels
+                .limiter_failure(id, now, VaultError::UnknownKey)
+                .into());
         }
         r => r?.1,
     };
     if record.unwrap(&sk).is_ok() {
-        enclave.channels.limiter_success(id);
         return Ok(json!({ "status": "current" }));
     }
     let (_, table) = load_stale(enclave, id).await?;
     match table.lookup(&sk) {
         Ok((generation, next)) => {
-            enclave.channels.limiter_success(id);
             let next = b64(&next);
             Ok(json!({ "status": "next", "sk": next.as_str(), "generation": generation }))
         }
-        Err(VaultError::UnknownKey) => {
-            enclave.channels.limiter_failure(id, now);
-            Err(VaultError::UnknownKey.into())
-        }
+        Err(VaultError::UnknownKey) => Err(enclave
+            .channels
+            .limiter_failure(id, now, VaultError::UnknownKey)
+            .into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -970,6 +964,16 @@ async fn enact_remove(
         vec![removed],
         texts::notice(removed_lang, Notice::YouWereRemovedAdmin),
     ));
+    // The removed admin holds the old state, and so the private halves of the channel's
+    // signed, last-resort and one-time pre-keys: new ones replace them on the service before
+    // anything else is sent (VAULT.md §13). Best effort like the notices: the re-key stands.
+    let new_epoch = match rotate_prekeys(enclave, id, &rk.new_sk, new_epoch).await {
+        Ok(e) => e,
+        Err(_) => {
+            tracing::warn!("re-key committed but the pre-keys were not rotated");
+            new_epoch
+        }
+    };
     // The re-key is committed: whatever happens on Signal, the requester must get the new
     // SK in this answer, or nobody would hold it.
     let (epoch, stats) = match send_notices(enclave, id, &rk.new_sk, new_epoch, msgs).await {
@@ -1085,6 +1089,52 @@ async fn send_notices(
     Ok((epoch, outcome.stats))
 }
 
+/// After a removal (VAULT.md §13): a new signed pre-key and last-resort Kyber key are
+/// uploaded, and a new batch of one-time pre-keys of each kind replaces those the service
+/// held, so nobody starts a session to a key whose private half the removed admin holds.
+/// One unlock with the new SK; returns the epoch after its commit. The device password and
+/// the identity key stay (the residual in VAULT.md §13).
+async fn rotate_prekeys(
+    enclave: &Enclave,
+    id: &ChannelId,
+    sk: &Sk,
+    min_epoch: u64,
+) -> Result<u64, Failure> {
+    let Some(courier) = enclave.courier.as_ref() else {
+        return Ok(min_epoch);
+    };
+    let (opened, mut state) = open(enclave, id, sk, min_epoch, now_secs()).await?;
+    let Some(table) = ChunkTable::decode(state.protocol_store())? else {
+        return Ok(opened.epoch);
+    };
+    let account = chunks::load(&enclave.blobs, id, opened.dk(), &table).await?;
+    let config = courier.config.clone();
+    let account = courier
+        .worker
+        .run(move || async move {
+            let account = signal_client::Account::decode(&account)?;
+            let mut client = signal_client::SignalClient::new(&config, account);
+            client.rotate_signed_prekeys().await?;
+            let batch = signal_client::service::PREKEY_BATCH;
+            client.upload_prekeys(batch, batch).await?;
+            Ok::<_, CourierError>(client.account.encode()?)
+        })
+        .await??;
+    let generation = table.generation + 1;
+    let stored = chunks::store(&enclave.blobs, id, opened.dk(), generation, &account).await?;
+    state.set_protocol_store(Zeroizing::new(stored.encode()))?;
+    match enclave.channels.commit(&enclave.blobs, opened, state).await {
+        Ok(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(generation)).await;
+            Ok(e)
+        }
+        Err(e) => {
+            chunks::collect_garbage(&enclave.blobs, id, Some(table.generation)).await;
+            Err(e.into())
+        }
+    }
+}
+
 /// `admin/resend` (VAULT.md §12): a fresh one-time passphrase for the current SK, over
 /// Signal, to an admin who lost theirs (a re-key whose passphrases were never delivered, a
 /// lost key file) or to a pending admin (an approved invitation: its passphrase is
@@ -1166,10 +1216,7 @@ async fn redeem(
     let now = now_secs();
     let _guard = enclave.channels.lock(id).await;
     let (ov, mut otps) = load_otps(enclave, id).await?;
-    let redeemed = {
-        let mut limiter = OTP_LIMITER.lock().unwrap_or_else(|p| p.into_inner());
-        otps.redeem(&otp, now, &mut limiter)
-    };
+    let redeemed = otps.redeem(&otp, now, &mut enclave.channels.otp_limiter());
     // Expired records go now (after the answer for this OTP was decided, so a lapsed one
     // is reported as `otp_expired`, not unknown).
     let purged = otps.purge_expired(now);

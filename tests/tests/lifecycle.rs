@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use enclave::vault::limiter::{UnlockLimiter, FREE_ATTEMPTS};
+use serde_json::Value;
+
+use enclave::vault::limiter::FREE_ATTEMPTS;
 use enclave::vault::{names, KeyRecord, Sk, VaultError};
 use sealboost_tests::lifecycle::{channel_id, fails, get_blob, json, key_file, opts};
 use sealboost_tests::signal::{add_admin, bodies, phone, receive_until, wait_otp, AdminCli};
@@ -97,19 +99,33 @@ async fn add_admin_otp_over_signal_single_use_rate_limited_and_expiring() {
         "{details:?}"
     );
     assert!(!b.state_dir().join("channels").join(&ch).join("sk").exists());
-    // The right passphrase is accepted once the delay after the last failure has passed.
-    let delay = UnlockLimiter::delay_after(u32::try_from(refused).unwrap());
-    std::thread::sleep(Duration::from_secs(delay + 1));
-
+    // Only failures are throttled: the right passphrase is accepted at once, inside the
+    // delay (whoever guesses cannot lock the invitee out) ...
     let v = json(&b.ok(&["admin", "accept", &ch, "--otp", &otp, "--as", B, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
+    // ... and the guesser is still throttled (a failure while throttled counts and doubles
+    // the delay, so one more guess lands inside it).
+    for _ in 0..3 {
+        let d = fails(&c, &["admin", "accept", &ch, "--otp", wrong, "--as", C]);
+        if d.contains("rate_limited") {
+            break;
+        }
+        assert!(d.contains("otp_invalid"), "{d}");
+    }
+    let d = fails(&c, &["admin", "accept", &ch, "--otp", wrong, "--as", C]);
+    assert!(d.contains("rate_limited"), "{d}");
     assert_eq!(key_file(&a, &ch), key_file(&b, &ch));
     // B acts as an admin now.
     let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");
-    // Single use: the record is gone after the acknowledgement.
+    // Single use: the record is gone after the acknowledgement (checked on the store
+    // below). The used passphrase is refused; while the guesser's delay runs, an unknown
+    // passphrase is a throttled failure like any other.
     let d = fails(&c, &["admin", "accept", &ch, "--otp", &otp, "--as", C]);
-    assert!(d.contains("otp_invalid") || d.contains("otp_used"), "{d}");
+    assert!(
+        d.contains("otp_invalid") || d.contains("otp_used") || d.contains("rate_limited"),
+        "{d}"
+    );
 
     // Expiry: a 2-second passphrase is refused after 3 seconds, and C is no admin.
     let v = json(&a.ok(&["admin", "add", &ch, C, "--otp-ttl", "2", "--json"]));
@@ -311,6 +327,25 @@ async fn threshold_two_of_three_enacts_once_concurrent_proposals_across_a_restar
     assert_eq!(list["admin_index"], 1, "{list}");
 }
 
+/// The channel's signed pre-key as the service hands it to anyone starting a session
+/// (`GET /v2/keys/{aci}/1`, which also consumes a one-time key of each kind): its id and
+/// public key, and the one-time EC key's id.
+async fn channel_prekeys(p: &mut signal_client::phone::Phone) -> (Value, Value) {
+    let aci = p.client.lookup(CHANNEL).await.unwrap().unwrap();
+    let auth = p.client.account.credentials.basic_auth();
+    let path = format!("/v2/keys/{}/1", aci.service_id_string());
+    let r = p
+        .client
+        .http()
+        .request(hyper::Method::GET, &path, &[("Authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert!(r.status.is_success(), "{}", r.status);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let d = &v["devices"][0];
+    (d["signedPreKey"].clone(), d["preKey"]["keyId"].clone())
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp() {
     let tmp = tempfile::tempdir().unwrap();
@@ -336,9 +371,25 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     s1.send_text(CHANNEL, "HELLO").await.unwrap();
     a.wait_queued(&ch, 1);
 
+    let (signed_before, one_time_before) = channel_prekeys(&mut s1).await;
     let v = json(&a.ok(&["admin", "remove", &ch, B, "--json"]));
     assert_eq!(v["outcome"], "enacted", "{v}");
     assert_eq!(v["kind"], "remove_admin", "{v}");
+    // The removal rotated the pre-keys B's copy of the old state holds: a new signed
+    // pre-key, and the service's one-time keys were replaced by a new batch.
+    let (signed_after, one_time_after) = channel_prekeys(&mut s1).await;
+    assert_ne!(
+        signed_after["keyId"], signed_before["keyId"],
+        "{signed_after}"
+    );
+    assert_ne!(
+        signed_after["publicKey"], signed_before["publicKey"],
+        "{signed_after}"
+    );
+    assert!(
+        one_time_after.as_u64().unwrap() > one_time_before.as_u64().unwrap() + 1,
+        "a fresh batch, not the next old key: {one_time_before} then {one_time_after}"
+    );
 
     // C gets an OTP and a notice over Signal, redeems it and holds the new key.
     let (otp, body) = wait_otp(&mut c_phone).await;
@@ -397,19 +448,19 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
         Err(VaultError::KeyEpochMismatch { .. } | VaultError::Corrupt { .. })
     ));
 
-    // The host replays the pre-removal state (and key record): B then sees only the old
-    // state, without the subscriber who joined after the removal.
+    // The host replays the pre-removal state (and key record), and B unlocks with the old
+    // key and no remembered epoch (a fresh client: `min_epoch` 0). The enclave has seen key
+    // epoch 2 since it booted and refuses the old record (VAULT.md §18): B gets nothing, and
+    // the live receiver is not re-armed on the old EK.
     put_blob(&stack, names::state(&id), old_state).await;
     let e = fails(&b, &["channel", "members", &ch]);
     assert!(e.contains("key_revoked"), "{e}");
     put_blob(&stack, names::key_record(&id), old_record).await;
-    let info = json(&b.ok(&["channel", "info", &ch, "--json"]));
-    assert_eq!(
-        info["subscribers"], 0,
-        "the state from before anyone joined: {info}"
-    );
-    let out = b.ok(&["channel", "members", &ch, "--json"]);
-    assert!(out.contains(B), "{out}");
+    std::fs::remove_file(b.state_dir().join("channels").join(&ch).join("epoch")).ok();
+    let e = fails(&b, &["channel", "info", &ch]);
+    assert!(e.contains("rollback_detected"), "{e}");
+    let e = fails(&b, &["channel", "members", &ch]);
+    assert!(e.contains("rollback_detected"), "{e}");
 }
 
 /// VAULT.md §16: an enclave that dies after writing the stale table and the state but before

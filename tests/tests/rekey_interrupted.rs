@@ -60,6 +60,25 @@ async fn chunks(w: &World, ch: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// Kills the enclave; the launcher starts a new one (which remembers no epochs).
+fn restart_enclave(stack: &sealboost_tests::Stack) {
+    let old = stack.enclave_pids();
+    for pid in &old {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stack.enclave_pids().iter().all(|p| old.contains(p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "enclave not restarted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    stack.wait_ready(std::time::Duration::from_secs(20));
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -100,6 +119,19 @@ async fn an_interrupted_rekey_rolls_back_and_a_stale_undo_record_is_dropped() {
     }
     put(&w, names::rekey_undo(&id), record0.clone()).await;
     copy_dir(&saved, &keys);
+
+    // The enclave that committed the re-key is still running, so this cannot be a real
+    // interruption: it saw key epoch 2 committed and refuses to put the old record back
+    // (VAULT.md §18), whatever the state's header claims.
+    let (code, out, err) = w.cli.run(&["channel", "info", &ch, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("rollback_detected"),
+        "{out}{err}"
+    );
+    assert_eq!(get(&w, names::key_record(&id)).await.unwrap().1, record1);
+    // A real interruption is the enclave stopping: it restarts with no memory of epoch 2.
+    restart_enclave(&w.stack);
 
     // A's old key opens the channel again: the re-key rolled back, C is still an admin.
     let after = json(&w.cli.ok(&["channel", "info", &ch, "--json"]));

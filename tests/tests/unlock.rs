@@ -137,32 +137,58 @@ async fn create_lock_unlock_read_back_and_survive_an_enclave_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_key_is_refused_and_rate_limited() {
+async fn wrong_keys_are_rate_limited_but_never_lock_the_right_key_out() {
     let stack = Stack::start();
     let keys = tempfile::tempdir().unwrap();
     let mut c = admin(&stack, keys.path()).await;
     let (ch, _) = c.create_channel(ADMIN, None).await.unwrap();
-    // Replace the admin's key with another one.
-    KeyStore::open(keys.path())
+    // Someone who only knows the channel id guesses keys from their own client.
+    let guesser_keys = tempfile::tempdir().unwrap();
+    KeyStore::open(guesser_keys.path())
         .save_sk(&ch, &ChannelSk::generate(), None)
         .unwrap();
+    let mut g = admin(&stack, guesser_keys.path()).await;
     let mut refused = 0;
     let mut limited = None;
-    for _ in 0..10 {
-        match c.info(&ch, &no_pass).await {
+    // Guess until throttled with a delay long enough that the steps below surely fall
+    // inside it (failures while throttled still count and double it).
+    for _ in 0..12 {
+        match g.info(&ch, &no_pass).await {
             Err(AdminError::Unauthorized) => refused += 1,
             Err(AdminError::RateLimited { retry_after_secs }) => {
                 limited = Some(retry_after_secs);
-                break;
+                if retry_after_secs >= 8 {
+                    break;
+                }
             }
             other => panic!("{other:?}"),
         }
     }
-    assert!(refused >= 1, "at least one plain refusal first");
+    // The client follows a refused key with a stale-key catch-up, which counts too.
+    assert!(refused >= 3, "the free failures first: {refused}");
     assert!(
-        limited.is_some_and(|s| s >= 1),
-        "wrong keys must be rate-limited"
+        limited.is_some_and(|s| s >= 8),
+        "wrong keys must be rate-limited: {limited:?}"
     );
+    // The admins' key opens at once, throttled or not.
+    let v = c.info(&ch, &no_pass).await.unwrap();
+    assert_eq!(v["epoch"], json!(1), "{v}");
+    // And the admin's success gave the guesser nothing back.
+    assert!(
+        matches!(
+            g.info(&ch, &no_pass).await,
+            Err(AdminError::RateLimited { retry_after_secs }) if retry_after_secs >= 8
+        ),
+        "the next guess is still throttled"
+    );
+    // Replace the admin's key with another one: now it is a wrong key like any other.
+    KeyStore::open(keys.path())
+        .save_sk(&ch, &ChannelSk::generate(), None)
+        .unwrap();
+    assert!(matches!(
+        c.info(&ch, &no_pass).await,
+        Err(AdminError::RateLimited { .. })
+    ));
     // An unknown channel looks exactly like a wrong key.
     let other = "0123456789abcdef0123456789abcdef";
     KeyStore::open(keys.path())

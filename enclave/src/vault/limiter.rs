@@ -2,7 +2,10 @@
 //!
 //! A failed [`super::KeyRecord::unwrap`] is the only signal that someone is guessing SK.
 //! SK is 256 random bits, so guessing is hopeless anyway; the limiter exists to make online
-//! guessing visibly pointless and to cap the CPU an attacker can burn on unwraps.
+//! guessing visibly pointless. Only failures are throttled: the caller checks the key
+//! first (one AEAD tag check) and asks the limiter only when it failed
+//! ([`UnlockLimiter::fail`]), so a correct key always succeeds and nobody who merely knows
+//! a channel id can lock its admins out.
 
 use std::collections::HashMap;
 
@@ -16,6 +19,9 @@ pub const FIRST_DELAY_SECS: u64 = 1;
 pub const MAX_DELAY_SECS: u64 = 3600;
 /// Channels tracked at once; beyond it the entry with the oldest failure is evicted.
 pub const MAX_TRACKED_CHANNELS: usize = 10_000;
+/// A channel with no failure for this long starts again with free attempts (successes
+/// no longer reset the count: they would hand an attacker fresh free attempts).
+pub const FORGET_AFTER_SECS: u64 = 24 * 3600;
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -71,13 +77,32 @@ impl UnlockLimiter {
             .unwrap_or(MAX_DELAY_SECS)
     }
 
-    /// May this channel attempt an unlock now?
+    /// Is this channel throttled now? `RateLimited` while a failure's delay runs. Only
+    /// failed attempts consult it ([`UnlockLimiter::fail`]); a correct key is never refused.
     pub fn check(&self, channel_id: &ChannelId, now_secs: u64) -> Result<(), VaultError> {
         match self.entries.get(channel_id) {
             Some(e) if now_secs < e.retry_at => Err(VaultError::RateLimited {
                 retry_after_secs: e.retry_at - now_secs,
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// A key (or passphrase) just failed for this channel: records the failure and returns
+    /// the error to answer. That is `RateLimited` if the channel was already throttled when
+    /// the attempt came (the attempt still counts, so the delay keeps growing for whoever
+    /// keeps guessing), else `failed` (e.g. `WrongKey`, `OtpUnknown`).
+    pub fn fail(
+        &mut self,
+        channel_id: &ChannelId,
+        now_secs: u64,
+        failed: VaultError,
+    ) -> VaultError {
+        let throttled = self.check(channel_id, now_secs);
+        self.record_failure(channel_id, now_secs);
+        match throttled {
+            Err(limited) => limited,
+            Ok(()) => failed,
         }
     }
 
@@ -91,16 +116,14 @@ impl UnlockLimiter {
             retry_at: 0,
             last_failure: now_secs,
         });
+        if now_secs >= e.last_failure.saturating_add(FORGET_AFTER_SECS) {
+            e.failures = 0;
+        }
         e.failures = e.failures.saturating_add(1);
         e.last_failure = now_secs;
         let delay = Self::delay_after(e.failures);
         e.retry_at = now_secs.saturating_add(delay);
         delay
-    }
-
-    /// A successful unlock forgets the channel's failures.
-    pub fn record_success(&mut self, channel_id: &ChannelId) {
-        self.entries.remove(channel_id);
     }
 
     /// How many channels are tracked.

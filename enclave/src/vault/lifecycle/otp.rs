@@ -267,8 +267,9 @@ impl OtpSet {
     }
 
     /// Redeems an OTP once (VAULT.md §12): returns SK and its generation, and marks the
-    /// record used (its ciphertext erased). Wrong OTPs are fed to `limiter` (a limiter for
-    /// OTPs only, keyed by channel). Errors: `RateLimited`, `OtpUnknown`, `OtpUsed`,
+    /// record used (its ciphertext erased). Only wrong OTPs are fed to `limiter` (a limiter
+    /// for OTPs only, keyed by channel): a right one always redeems, and a wrong one while
+    /// the channel is throttled is `RateLimited`. Errors: `RateLimited`, `OtpUnknown`, `OtpUsed`,
     /// `OtpExpired`, `Corrupt`. The caller writes the set back before sending SK, and calls
     /// [`OtpSet::remove`] after the client acknowledges.
     pub fn redeem(
@@ -277,11 +278,10 @@ impl OtpSet {
         now: u64,
         limiter: &mut UnlockLimiter,
     ) -> Result<(u64, Sk), VaultError> {
-        limiter.check(&self.channel_id, now)?;
         let id = otp.id(&self.channel_id);
         let Ok(i) = self.records.binary_search_by(|r| r.id.cmp(&id)) else {
-            limiter.record_failure(&self.channel_id, now);
-            return Err(VaultError::OtpUnknown);
+            // Only failures are throttled (VAULT.md §12): a right OTP always redeems.
+            return Err(limiter.fail(&self.channel_id, now, VaultError::OtpUnknown));
         };
         let rec = &mut self.records[i];
         if rec.used {
@@ -301,7 +301,6 @@ impl OtpSet {
         rec.used = true;
         rec.nonce = [0; XNONCE_LEN];
         rec.wrapped = [0; WRAPPED_LEN];
-        limiter.record_success(&self.channel_id);
         Ok((rec.sk_generation, Sk::from_zeroizing(sk)))
     }
 

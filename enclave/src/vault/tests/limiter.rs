@@ -1,6 +1,6 @@
 //! Wrong-SK backoff.
 
-use crate::vault::limiter::{UnlockLimiter, FREE_ATTEMPTS, MAX_DELAY_SECS};
+use crate::vault::limiter::{UnlockLimiter, FORGET_AFTER_SECS, FREE_ATTEMPTS, MAX_DELAY_SECS};
 use crate::vault::{ChannelId, VaultError};
 
 fn id(b: u8) -> ChannelId {
@@ -43,11 +43,43 @@ fn check_refuses_until_the_delay_has_passed() {
             retry_after_secs: 1
         })
     );
-    // Other channels are unaffected; success forgets everything.
+    // Other channels are unaffected; a day without failures forgets them.
     l.check(&id(2), t + 2).unwrap();
-    l.record_success(&c);
-    l.check(&c, t + 2).unwrap();
-    assert_eq!(l.record_failure(&c, t + 2), 0);
+    let later = t + 1 + FORGET_AFTER_SECS;
+    l.check(&c, later).unwrap();
+    assert_eq!(l.record_failure(&c, later), 0);
+}
+
+/// Only failures are throttled: the caller asks the limiter after a key failed, and a
+/// failure while throttled is answered `RateLimited` (and still counted), whatever the
+/// failure was.
+#[test]
+fn a_failure_while_throttled_is_rate_limited_and_still_counted() {
+    let mut l = UnlockLimiter::new();
+    let c = id(1);
+    let t = 1_000;
+    for _ in 0..=FREE_ATTEMPTS {
+        assert_eq!(l.fail(&c, t, VaultError::WrongKey), VaultError::WrongKey);
+    }
+    // The sixth failure imposed 1 s; the seventh, inside it, is `RateLimited` ...
+    assert_eq!(
+        l.fail(&c, t, VaultError::WrongKey),
+        VaultError::RateLimited {
+            retry_after_secs: 1
+        }
+    );
+    // ... and counted: the delay doubled for whoever keeps guessing.
+    assert_eq!(
+        l.check(&c, t),
+        Err(VaultError::RateLimited {
+            retry_after_secs: 2
+        })
+    );
+    assert_eq!(
+        l.fail(&c, t + 2, VaultError::OtpUnknown),
+        VaultError::OtpUnknown
+    );
+    assert_eq!(l.tracked(), 1);
 }
 
 #[test]
