@@ -111,7 +111,7 @@ async fn register(
     let next = queue_next(enclave, id).await?;
     let config = courier.config.clone();
     let (account, credentials) = courier
-        .worker
+        .worker(id)?
         .run(move || process::register(config, number, code))
         .await??;
     let table = chunks::store(&enclave.blobs, id, opened.dk(), 1, &account)
@@ -262,7 +262,7 @@ async fn unlock_run(
         now_secs: now,
     };
     let outcome = courier
-        .worker
+        .worker(id)?
         .run(move || process::run(config, batch))
         .await??;
     let mut state = outcome.state;
@@ -307,6 +307,7 @@ async fn unlock_run(
         crate::channels::destroy(&enclave.blobs, id).await?;
         chunks::collect_garbage(&enclave.blobs, id, None).await;
         courier.live.stop(id);
+        courier.release(id);
     } else {
         courier
             .live

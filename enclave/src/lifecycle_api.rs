@@ -832,6 +832,7 @@ async fn enact_remove(
     let mut queue_end = None;
     if let (Some(slot), Some(courier)) = (&slot, enclave.courier.as_ref()) {
         courier.live.stop(id);
+        courier.release(id);
         let (items, next) = read_waiting(enclave, id, slot.inbound_next).await?;
         for item in items {
             match crate::vault::open_inbound(opened.dk(), id, &item) {
@@ -1053,7 +1054,7 @@ async fn send_notices(
         .collect();
     let config = courier.config.clone();
     let outcome = courier
-        .worker
+        .worker(id)?
         .run(move || process::send(config, state, account, effects))
         .await??;
     let mut state = outcome.state;
@@ -1110,7 +1111,7 @@ async fn rotate_prekeys(
     let account = chunks::load(&enclave.blobs, id, opened.dk(), &table).await?;
     let config = courier.config.clone();
     let account = courier
-        .worker
+        .worker(id)?
         .run(move || async move {
             let account = signal_client::Account::decode(&account)?;
             let mut client = signal_client::SignalClient::new(&config, account);

@@ -107,8 +107,8 @@ struct Entry {
     task: AbortHandle,
 }
 
-/// The running receivers, one per channel (by channel, never by person). They run on the
-/// Signal worker thread, next to the rest of the channel's Signal work.
+/// The running receivers, one per channel (by channel, never by person). Each runs on its
+/// channel's Signal worker, next to the rest of the channel's Signal work.
 #[derive(Default)]
 pub struct LiveTable {
     inner: Mutex<HashMap<ChannelId, Entry>>,
@@ -149,10 +149,16 @@ impl LiveTable {
         if self.running(&seal) {
             return;
         }
-        let http = courier.http();
-        let blobs = courier.live_blobs.clone();
-        let task = match courier
-            .worker
+        let worker = match courier.worker(&seal.id) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the live receiver");
+                return;
+            }
+        };
+        let http = worker.http();
+        let blobs = worker.blobs();
+        let task = match worker
             .start(move || run(blobs, http, credentials, seal))
             .await
         {
