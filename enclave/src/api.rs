@@ -80,14 +80,37 @@ async fn attestation(enclave: Arc<Enclave>, req: Request<hyper::body::Incoming>)
     }
 }
 
-/// Builds a JSON response.
+/// Builds a JSON response. Answers can carry SK (rotate, catch-up, redeem), so the body is
+/// serialized into memory that is wiped when hyper drops it (`Bytes::from_owner`), and
+/// [`wipe`] is for the value the caller built. What hyper and rustls copy on the way out
+/// (their write buffers) is freed but not wiped (VAULT.md §10).
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut body = zeroize::Zeroizing::new(Vec::with_capacity(256));
+    serde_json::to_writer(&mut *body, value).expect("invariant: a Value always serializes");
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
-        .body(Full::new(Bytes::from(value.to_string())))
+        .body(Full::new(Bytes::from_owner(body)))
         .expect("static response parts are valid")
+}
+
+/// Overwrites every string in `value` (object keys included) before it is dropped, so a
+/// secret put into an answer does not linger in freed memory.
+pub fn wipe(value: &mut serde_json::Value) {
+    use zeroize::Zeroize as _;
+    match value {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+        serde_json::Value::Object(o) => {
+            let mut map = std::mem::take(o);
+            for (mut k, mut v) in std::mem::take(&mut map) {
+                k.zeroize();
+                wipe(&mut v);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// SPEC §3.3: `{"error": "<code>"}` and nothing else.
@@ -134,4 +157,33 @@ pub async fn route(
         }
         _ => error(StatusCode::NOT_FOUND, "not_found"),
     })
+}
+
+#[cfg(test)]
+mod wipe_tests {
+    use super::*;
+
+    #[test]
+    fn wipe_overwrites_nested_strings() {
+        let mut s = serde_json::json!("c2VjcmV0");
+        wipe(&mut s);
+        // `String::zeroize` overwrites the bytes and then clears the string.
+        assert_eq!(s, serde_json::json!(""));
+        let mut v = serde_json::json!({ "sk": "c2VjcmV0", "list": ["a", { "k": "x" }], "n": 1 });
+        wipe(&mut v);
+        assert_eq!(v, serde_json::json!({}));
+    }
+
+    #[test]
+    fn json_answers_are_the_serialized_value() {
+        let r = json(
+            StatusCode::OK,
+            &serde_json::json!({ "sk": "abc", "epoch": 3 }),
+        );
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = futures::executor::block_on(r.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], br#"{"epoch":3,"sk":"abc"}"#);
+    }
 }

@@ -91,7 +91,11 @@ fn lifecycle_error(e: &VaultError) -> Response<Body> {
 /// The answer: 200 with the JSON, or the failure's code.
 pub(crate) fn respond(r: Result<Value, Failure>) -> Response<Body> {
     match r {
-        Ok(v) => json(StatusCode::OK, &v),
+        Ok(mut v) => {
+            let r = json(StatusCode::OK, &v);
+            crate::api::wipe(&mut v);
+            r
+        }
         Err(Failure::Channel(e)) => channel_error(&e),
         Err(Failure::Courier(e)) => courier_error(&e),
         Err(Failure::Lifecycle(e)) => lifecycle_error(&e),
