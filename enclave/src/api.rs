@@ -37,7 +37,20 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))?
         .to_bytes();
-    serde_json::from_slice(&body).map_err(|_| error(StatusCode::BAD_REQUEST, "bad_request"))
+    let parsed =
+        serde_json::from_slice(&body).map_err(|_| error(StatusCode::BAD_REQUEST, "bad_request"));
+    wipe_bytes(body);
+    parsed
+}
+
+/// Overwrites a request body (it may hold SK in base64) once it is parsed, when this is its
+/// only owner; a body still sharing hyper's read buffer is freed by hyper unwiped
+/// (VAULT.md §10).
+fn wipe_bytes(body: Bytes) {
+    use zeroize::Zeroize as _;
+    if let Ok(mut owned) = body.try_into_mut() {
+        owned.as_mut().zeroize();
+    }
 }
 
 /// SPEC §3.2: fresh evidence binding this session's TLS key and the client's nonce.
