@@ -2,7 +2,9 @@
 //! `sealboost proposals list|approve|reject`: key changes and voting (SPEC §3.6). Every
 //! change is a proposal; with the channel's approval threshold at 1 it is enacted at once,
 //! otherwise when enough admins approved. New keys are saved beside the old one and made
-//! current only once the enclave has them (VAULT.md §11).
+//! current only once the enclave has them (VAULT.md §11). Every command acts as one admin:
+//! `--as NUMBER`, else the number recorded for the channel; only an admin whose signing
+//! key this machine holds (enclave VAULT.md §18) — `--as` cannot act for anyone else.
 
 use std::process::ExitCode;
 
