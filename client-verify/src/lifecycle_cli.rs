@@ -35,7 +35,8 @@ pub enum AdminCommand {
         as_admin: Option<String>,
     },
     /// Send admin (or invited admin) +NUMBER a fresh one-time passphrase for the current key,
-    /// e.g. when a re-key's passphrases never arrived. No vote: nobody new gets the key.
+    /// e.g. when a re-key's passphrases never arrived or they lost their admin key (accepting
+    /// it registers a new one). No vote: nobody new gets the key.
     Resend {
         channel: String,
         number: String,

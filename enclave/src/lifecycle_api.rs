@@ -1137,9 +1137,10 @@ async fn send_notices(
     Ok((epoch, outcome.stats))
 }
 
-/// `admin/resend` (VAULT.md §12): a fresh one-time passphrase for the current SK, over
+/// `admin/resend` (VAULT.md §12, §18): a fresh one-time passphrase for the current SK, over
 /// Signal, to an admin who lost theirs (a re-key whose passphrases were never delivered, a
-/// lost key file) or to a pending admin (an approved invitation: its passphrase is
+/// lost key file or signing key: accepting it re-enrols their signing key) or to a pending
+/// admin (an approved invitation: its passphrase is
 /// replaced). No vote: nobody new gets the key. Refused for the caller themself, for a
 /// deauthorized admin (their Signal identity changed: re-ADD them first) and for anyone
 /// else (`bad_request` "not a member"; an expired invitation needs a new `add_admin`).
