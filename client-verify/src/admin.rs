@@ -11,7 +11,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::keystore::{ChannelSk, KeyStore, KeyStoreError};
+use crate::keystore::{AdminSigningKey, ChannelSk, KeyStore, KeyStoreError};
 use crate::session::{AttestedSession, SessionError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum AdminError {
     RateLimited { retry_after_secs: u64 },
     #[error("the channel's stored state failed its integrity check (the host altered or lost it)")]
     Integrity,
+    #[error("the enclave refused to let this machine act as that admin (403 admin_unauthorized): the admin key here is not the one registered for that number; ask another admin to run `sealboost admin resend <channel> <your number>` and accept the passphrase sent to your phone")]
+    AdminUnauthorized,
     #[error("enclave answered {status} ({code})")]
     Api { status: u16, code: String },
     #[error("unexpected answer from the enclave: {0}")]
@@ -59,6 +61,48 @@ fn otp_used() -> AdminError {
     AdminError::Api {
         status: 409,
         code: "otp_used".to_owned(),
+    }
+}
+
+/// Domain separation of the admin proof (wire SPEC §3.6 "Admin proof").
+const AUTH_LABEL: &[u8] = b"sealboost admin auth v1";
+
+/// Acting as one admin: their key on this machine and what their proof covers.
+struct Acting {
+    key: AdminSigningKey,
+    channel: [u8; 16],
+    phone: u64,
+}
+
+impl Acting {
+    fn new(channel: &str, number: &str, key: AdminSigningKey) -> Result<Self, AdminError> {
+        let channel: [u8; 16] = hex::decode(channel)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(KeyStoreError::BadChannelId)?;
+        // The enclave's Phone (VAULT.md §5): the number's digits as an integer.
+        let phone = number
+            .strip_prefix('+')
+            .filter(|d| !d.is_empty() && d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or(KeyStoreError::BadNumber)?;
+        Ok(Self {
+            key,
+            channel,
+            phone,
+        })
+    }
+
+    /// Base64 of the signature over `label ‖ channel ‖ phone u64 BE ‖ len u16 BE ‖ binding`.
+    fn proof(&self, binding: &[u8]) -> Result<String, AdminError> {
+        let len = u16::try_from(binding.len()).map_err(|_| AdminError::Malformed("binding"))?;
+        let mut msg = Vec::with_capacity(AUTH_LABEL.len() + 16 + 8 + 2 + binding.len());
+        msg.extend_from_slice(AUTH_LABEL);
+        msg.extend_from_slice(&self.channel);
+        msg.extend_from_slice(&self.phone.to_be_bytes());
+        msg.extend_from_slice(&len.to_be_bytes());
+        msg.extend_from_slice(binding);
+        Ok(B64.encode(self.key.sign(&msg)))
     }
 }
 
@@ -104,18 +148,36 @@ impl AdminClient {
     }
 
     async fn call(&mut self, path: &str, body: Value, seen: u64) -> Result<Value, AdminError> {
+        self.call_as(path, body, seen, None).await
+    }
+
+    /// [`AdminClient::call`], signed as `acting` (SPEC §3.6 "Admin proof"): the proof covers
+    /// the TLS session it is sent on, so it is made again if the session is replaced.
+    async fn call_as(
+        &mut self,
+        path: &str,
+        mut body: Value,
+        seen: u64,
+        acting: Option<&Acting>,
+    ) -> Result<Value, AdminError> {
+        if let Some(a) = acting {
+            body["admin_proof"] = Value::String(a.proof(self.session.tls_binding())?);
+        }
         // The serialized body holds SK in base64. It is handed to hyper, whose buffers are
         // not zeroized; the key also lives in the admin's key file, so this copy adds no
         // exposure beyond this process's memory.
-        let body = body.to_string();
-        let (status, resp) = match self.session.send("POST", path, body.clone()).await {
+        let text = body.to_string();
+        let (status, resp) = match self.session.send("POST", path, text).await {
             // The enclave closed the connection while it sat idle (its header timeout) and
             // the request was never written: attest a new session and send it there. Safe
             // for every route: the enclave saw nothing.
             Err(SessionError::Closed) => {
                 self.session =
                     AttestedSession::connect(self.addr, &self.policy, UnixTime::now()).await?;
-                self.session.send("POST", path, body).await?
+                if let Some(a) = acting {
+                    body["admin_proof"] = Value::String(a.proof(self.session.tls_binding())?);
+                }
+                self.session.send("POST", path, body.to_string()).await?
             }
             r => r?,
         };
@@ -133,6 +195,7 @@ impl AdminClient {
                     .unwrap_or(1),
             },
             (_, "integrity_failure") => AdminError::Integrity,
+            (403, "admin_unauthorized") => AdminError::AdminUnauthorized,
             _ => AdminError::Api { status, code },
         })
     }
@@ -142,7 +205,19 @@ impl AdminClient {
         &mut self,
         channel: &str,
         op: &str,
+        args: Value,
+        passphrase: Passphrase<'_>,
+    ) -> Result<Value, AdminError> {
+        self.unlocked_as(channel, op, args, None, passphrase).await
+    }
+
+    /// [`AdminClient::unlocked`] acting as one admin: `admin` and their proof are sent.
+    async fn unlocked_as(
+        &mut self,
+        channel: &str,
+        op: &str,
         mut args: Value,
+        acting: Option<&Acting>,
         passphrase: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
         let seen = self.store.epoch(channel)?;
@@ -158,7 +233,7 @@ impl AdminClient {
             let sk = self.store.load_sk(channel, passphrase)?;
             args["sk"] = Value::String(B64.encode(sk.expose()));
             drop(sk);
-            match self.call(&path, args.clone(), seen).await {
+            match self.call_as(&path, args.clone(), seen, acting).await {
                 Err(AdminError::Api {
                     status: 409,
                     ref code,
@@ -198,12 +273,19 @@ impl AdminClient {
         let channel = hex::encode(id);
         let sk = ChannelSk::generate();
         self.store.save_sk(&channel, &sk, passphrase)?;
+        // ADMIN 1's signing key (VAULT.md §20), saved before it is registered.
+        let key = AdminSigningKey::generate();
+        self.store
+            .save_admin_key(&channel, admin_number, &key, passphrase)?;
+        let verifying = key.verifying_key();
+        let acting = Acting::new(&channel, admin_number, key)?;
         let body = json!({
             "channel_id": channel,
             "sk": B64.encode(sk.expose()),
             "admin": admin_number,
+            "admin_key": B64.encode(verifying),
         });
-        let v = self.call("/v1/channels", body, 0).await?;
+        let v = self.call_as("/v1/channels", body, 0, Some(&acting)).await?;
         let epoch = v
             .get("epoch")
             .and_then(Value::as_u64)
@@ -277,7 +359,9 @@ impl AdminClient {
         admin: &str,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        self.unlocked(channel, "mailbox", json!({ "admin": admin }), p)
+        let acting = self.acting(channel, admin, p)?;
+        let args = json!({ "admin": admin });
+        self.unlocked_as(channel, "mailbox", args, Some(&acting), p)
             .await
     }
 
@@ -300,13 +384,10 @@ impl AdminClient {
         text: &str,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        self.unlocked(
-            channel,
-            "command",
-            json!({ "admin": admin, "text": text }),
-            p,
-        )
-        .await
+        let acting = self.acting(channel, admin, p)?;
+        let args = json!({ "admin": admin, "text": text });
+        self.unlocked_as(channel, "command", args, Some(&acting), p)
+            .await
     }
 
     /// Stale-key catch-up (SPEC §3.6, VAULT.md §11): while the enclave answers `next`, the
@@ -383,6 +464,28 @@ impl AdminClient {
         }
     }
 
+    /// Acting as `admin` (`--as`, else the number recorded here) on `channel`: only an
+    /// identity whose signing key this machine holds (VAULT.md §20); any other is
+    /// `NoAdminKey`, before anything is sent.
+    fn acting_as(
+        &self,
+        channel: &str,
+        admin: Option<&str>,
+        p: Passphrase<'_>,
+    ) -> Result<(String, Acting), AdminError> {
+        let number = self.me(channel, admin)?;
+        let acting = self.acting(channel, &number, p)?;
+        Ok((number, acting))
+    }
+
+    fn acting(&self, channel: &str, number: &str, p: Passphrase<'_>) -> Result<Acting, AdminError> {
+        if !self.store.has_admin_key(channel, number)? {
+            return Err(KeyStoreError::NoAdminKey.into());
+        }
+        let key = self.store.load_admin_key(channel, number, p)?;
+        Acting::new(channel, number, key)
+    }
+
     /// Proposes a key change (`kind`: rotate, add_admin, remove_admin) as `admin`; enacted
     /// at once if the threshold allows. The new SK of a rotation or a removal's re-key is
     /// generated and saved here (beside the old one) before it is sent.
@@ -395,7 +498,7 @@ impl AdminClient {
         otp_ttl_secs: Option<u64>,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let admin = self.me(channel, admin)?;
+        let (admin, acting) = self.acting_as(channel, admin, p)?;
         let mut args = json!({ "admin": admin, "kind": kind });
         if let Some(ph) = phone {
             args["phone"] = json!(ph);
@@ -409,7 +512,9 @@ impl AdminClient {
         if changes_key {
             args["new_sk"] = self.fresh_successor(channel, p).await?;
         }
-        let r = self.unlocked(channel, "proposals", args, p).await;
+        let r = self
+            .unlocked_as(channel, "proposals", args, Some(&acting), p)
+            .await;
         self.settle_successor(channel, changes_key, &r)?;
         let v = r?;
         self.adopt_answer_sk(channel, &v, p)?;
@@ -456,13 +561,15 @@ impl AdminClient {
         approve: bool,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let admin = self.me(channel, admin)?;
+        let (admin, acting) = self.acting_as(channel, admin, p)?;
         let mut args = json!({ "admin": admin, "proposal": id, "approve": approve });
         // An approval may be the one that enacts a rotation or a removal's re-key.
         if approve {
             args["new_sk"] = self.fresh_successor(channel, p).await?;
         }
-        let r = self.unlocked(channel, "proposals/vote", args, p).await;
+        let r = self
+            .unlocked_as(channel, "proposals/vote", args, Some(&acting), p)
+            .await;
         self.settle_successor(channel, approve, &r)?;
         let v = r?;
         self.adopt_answer_sk(channel, &v, p)?;
@@ -479,12 +586,13 @@ impl AdminClient {
         otp_ttl_secs: Option<u64>,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let admin = self.me(channel, admin)?;
+        let (admin, acting) = self.acting_as(channel, admin, p)?;
         let mut args = json!({ "admin": admin, "phone": phone });
         if let Some(t) = otp_ttl_secs {
             args["otp_ttl_secs"] = json!(t);
         }
-        self.unlocked(channel, "admin/resend", args, p).await
+        self.unlocked_as(channel, "admin/resend", args, Some(&acting), p)
+            .await
     }
 
     /// Open proposals, the approval threshold and this admin's index.
@@ -494,8 +602,9 @@ impl AdminClient {
         admin: Option<&str>,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let admin = self.me(channel, admin)?;
-        self.unlocked(channel, "proposals/list", json!({ "admin": admin }), p)
+        let (admin, acting) = self.acting_as(channel, admin, p)?;
+        let args = json!({ "admin": admin });
+        self.unlocked_as(channel, "proposals/list", args, Some(&acting), p)
             .await
     }
 
@@ -507,9 +616,10 @@ impl AdminClient {
         threshold: u16,
         p: Passphrase<'_>,
     ) -> Result<Value, AdminError> {
-        let admin = self.me(channel, admin)?;
+        let (admin, acting) = self.acting_as(channel, admin, p)?;
         let args = json!({ "admin": admin, "threshold": threshold });
-        self.unlocked(channel, "approval-threshold", args, p).await
+        self.unlocked_as(channel, "approval-threshold", args, Some(&acting), p)
+            .await
     }
 
     /// Redeems a one-time passphrase received over Signal (SPEC §3.6): SK is saved (beside
@@ -555,8 +665,33 @@ impl AdminClient {
             if let Some(a) = admin {
                 self.store.record_admin_number(channel, a)?;
             }
-            self.unlocked(channel, "admin/accept", json!({ "otp": otp }), p)
-                .await
+            let number = self.me(channel, admin)?;
+            // A fresh signing key for this admin (VAULT.md §20), saved beside any current
+            // one before it is sent; the enclave registers it if the passphrase was sent to
+            // this number for that (an invitation, a resend), else it is dropped.
+            let key = AdminSigningKey::generate();
+            {
+                let pass = p();
+                self.store.save_next_admin_key(
+                    channel,
+                    &number,
+                    &key,
+                    pass.as_ref().map(|v| v.as_slice()),
+                )?;
+            }
+            let verifying = key.verifying_key();
+            let acting = Acting::new(channel, &number, key)?;
+            let args = json!({ "otp": otp, "admin": number, "admin_key": B64.encode(verifying) });
+            let r = self
+                .unlocked_as(channel, "admin/accept", args, Some(&acting), p)
+                .await;
+            match &r {
+                Ok(v) if v["admin_key"] == Value::Bool(true) => {
+                    self.store.promote_next_admin_key(channel, &number)?;
+                }
+                _ => self.store.discard_next_admin_key(channel, &number)?,
+            }
+            r
         }
         .await;
         match finished {

@@ -3,8 +3,10 @@
 //! client has seen (DESIGN §4.4), which it sends with every unlock so the enclave can
 //! refuse a rolled-back blob.
 //!
-//! Layout: `<dir>/channels/<channel id hex>/sk` and `…/epoch`. Files are replaced
-//! atomically (write to a temporary file, fsync, rename).
+//! Layout: `<dir>/channels/<channel id hex>/sk` and `…/epoch`, and one Ed25519 signing key
+//! per admin identity this machine holds on the channel, `…/admin-key.<digits of the
+//! number>` (enclave VAULT.md §20), in the same 0600 format with the same optional
+//! passphrase. Files are replaced atomically (write to a temporary file, fsync, rename).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -27,6 +29,67 @@ const MAX_KEY_FILE: u64 = 1024;
 /// The current SK and a successor awaiting acknowledgement (VAULT.md §11).
 const SK_FILE: &str = "sk";
 const NEXT_SK_FILE: &str = "sk.next";
+
+/// Admin signing key files: the same layout as SK files under their own magic (and their
+/// own associated data, so an SK file cannot stand in for a key file or the reverse).
+const ADMIN_MAGIC_RAW: &str = "sealboost-admin-key-v1 raw ";
+const ADMIN_MAGIC_ENC: &str = "sealboost-admin-key-v1 argon2id ";
+const ADMIN_KEY_PREFIX: &str = "admin-key.";
+const NEXT_SUFFIX: &str = ".next";
+
+/// Which kind of 32-byte secret a key file holds.
+struct Format {
+    raw: &'static str,
+    enc: &'static str,
+}
+const SK_FORMAT: Format = Format {
+    raw: MAGIC_RAW,
+    enc: MAGIC_ENC,
+};
+const ADMIN_KEY_FORMAT: Format = Format {
+    raw: ADMIN_MAGIC_RAW,
+    enc: ADMIN_MAGIC_ENC,
+};
+
+/// One admin's request-signing key on this machine (enclave VAULT.md §20, wire SPEC §3.6
+/// "Admin proof"). The seed is zeroized on drop (`ed25519-dalek` does so); never printed,
+/// never cloned.
+pub struct AdminSigningKey(ed25519_dalek::SigningKey);
+
+impl std::fmt::Debug for AdminSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminSigningKey(<redacted>)")
+    }
+}
+
+impl AdminSigningKey {
+    pub fn generate() -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(&mut *seed);
+        Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+    fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+    /// The verifying key the enclave registers for this admin.
+    pub fn verifying_key(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer as _;
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+/// The file of `number`'s key: `admin-key.` and the number's digits (checked: `+` and
+/// 8..=20 digits, so nothing else can reach the path).
+fn admin_key_file(number: &str) -> Result<String, KeyStoreError> {
+    let digits = number.strip_prefix('+').unwrap_or_default();
+    if !(8..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(KeyStoreError::BadNumber);
+    }
+    Ok(format!("{ADMIN_KEY_PREFIX}{digits}"))
+}
 
 /// A channel secret on the admin's machine. Zeroized on drop, never printed.
 pub struct ChannelSk(Zeroizing<[u8; 32]>);
@@ -71,6 +134,10 @@ pub enum KeyStoreError {
     WrongPassphrase,
     #[error("channel id must be 32 lowercase hex digits")]
     BadChannelId,
+    #[error("an admin number is + and 8 to 20 digits")]
+    BadNumber,
+    #[error("this machine holds no admin key for that number on this channel, so it cannot act as that admin: ask another admin to run `sealboost admin resend <channel> <your number>`, then run `sealboost admin accept` with the passphrase sent to your phone")]
+    NoAdminKey,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError + '_ {
@@ -195,29 +262,44 @@ impl KeyStore {
         sk: &ChannelSk,
         passphrase: Option<&[u8]>,
     ) -> Result<(), KeyStoreError> {
+        self.write_secret(channel, file, &SK_FORMAT, "", sk.expose(), passphrase)
+    }
+
+    /// Writes a 32-byte secret as one line: raw hex, or argon2id + XChaCha20-Poly1305 with
+    /// associated data `enc magic ‖ channel ‖ aad_extra`.
+    fn write_secret(
+        &self,
+        channel: &str,
+        file: &str,
+        fmt: &Format,
+        aad_extra: &str,
+        secret: &[u8; 32],
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
+        let (magic_raw, magic_enc) = (fmt.raw, fmt.enc);
         let dir = self.channel_dir(channel)?;
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
         let line = Zeroizing::new(match passphrase {
-            None => format!("{MAGIC_RAW}{}\n", hex::encode(sk.expose())),
+            None => format!("{magic_raw}{}\n", hex::encode(secret)),
             Some(p) => {
                 let mut salt = [0u8; 16];
                 let mut nonce = [0u8; 24];
                 OsRng.fill_bytes(&mut salt);
                 OsRng.fill_bytes(&mut nonce);
                 let key = kdf(p, &salt)?;
-                let aad = format!("{MAGIC_ENC}{channel}");
+                let aad = format!("{magic_enc}{channel}{aad_extra}");
                 let ct = XChaCha20Poly1305::new((&*key).into())
                     .encrypt(
                         XNonce::from_slice(&nonce),
                         Payload {
-                            msg: sk.expose(),
+                            msg: secret,
                             aad: aad.as_bytes(),
                         },
                     )
                     .map_err(|_| KeyStoreError::WrongPassphrase)?;
                 format!(
-                    "{MAGIC_ENC}m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P} {} {} {}\n",
+                    "{magic_enc}m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P} {} {} {}\n",
                     hex::encode(salt),
                     hex::encode(nonce),
                     hex::encode(ct)
@@ -242,6 +324,18 @@ impl KeyStore {
         file: &str,
         passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
     ) -> Result<ChannelSk, KeyStoreError> {
+        let b = self.read_secret(channel, file, &SK_FORMAT, "", passphrase)?;
+        Ok(ChannelSk(b))
+    }
+
+    fn read_secret(
+        &self,
+        channel: &str,
+        file: &str,
+        fmt: &Format,
+        aad_extra: &str,
+        passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
         use std::io::Read;
         let path = self.channel_dir(channel)?.join(file);
         let f = std::fs::File::open(&path).map_err(|e| match e.kind() {
@@ -261,12 +355,12 @@ impl KeyStore {
             .map_err(io(&path))?;
         let malformed = || KeyStoreError::Malformed(path.clone());
         let line = text.trim_end_matches('\n');
-        if let Some(h) = line.strip_prefix(MAGIC_RAW) {
+        if let Some(h) = line.strip_prefix(fmt.raw) {
             let raw = Zeroizing::new(hex::decode(h).map_err(|_| malformed())?);
             let b: [u8; 32] = raw.as_slice().try_into().map_err(|_| malformed())?;
-            return Ok(ChannelSk::from_bytes(b));
+            return Ok(Zeroizing::new(b));
         }
-        let rest = line.strip_prefix(MAGIC_ENC).ok_or_else(malformed)?;
+        let rest = line.strip_prefix(fmt.enc).ok_or_else(malformed)?;
         let parts: Vec<&str> = rest.split(' ').collect();
         let [params, salt, nonce, ct] = parts.as_slice() else {
             return Err(malformed());
@@ -282,7 +376,7 @@ impl KeyStore {
         let ct = hex::decode(ct).map_err(|_| malformed())?;
         let p = passphrase().ok_or(KeyStoreError::PassphraseRequired)?;
         let key = kdf(&p, &salt)?;
-        let aad = format!("{MAGIC_ENC}{channel}");
+        let aad = format!("{}{channel}{aad_extra}", fmt.enc);
         let pt = Zeroizing::new(
             XChaCha20Poly1305::new((&*key).into())
                 .decrypt(
@@ -295,7 +389,91 @@ impl KeyStore {
                 .map_err(|_| KeyStoreError::WrongPassphrase)?,
         );
         let b: [u8; 32] = pt.as_slice().try_into().map_err(|_| malformed())?;
-        Ok(ChannelSk::from_bytes(b))
+        Ok(Zeroizing::new(b))
+    }
+
+    // ----- admin signing keys (one per admin number this machine acts as) -----
+
+    /// Stores `number`'s signing key for `channel`, encrypted under `passphrase` if given.
+    pub fn save_admin_key(
+        &self,
+        channel: &str,
+        number: &str,
+        key: &AdminSigningKey,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
+        let file = admin_key_file(number)?;
+        self.write_admin_key(channel, &file, number, key, passphrase)
+    }
+
+    /// Stores a key not yet registered with the enclave (an `admin accept` in flight) beside
+    /// the current one, which stays in force until [`KeyStore::promote_next_admin_key`].
+    pub fn save_next_admin_key(
+        &self,
+        channel: &str,
+        number: &str,
+        key: &AdminSigningKey,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
+        let file = admin_key_file(number)? + NEXT_SUFFIX;
+        self.write_admin_key(channel, &file, number, key, passphrase)
+    }
+
+    fn write_admin_key(
+        &self,
+        channel: &str,
+        file: &str,
+        number: &str,
+        key: &AdminSigningKey,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyStoreError> {
+        let seed = Zeroizing::new(key.0.to_bytes());
+        let aad = format!(" {number}");
+        self.write_secret(channel, file, &ADMIN_KEY_FORMAT, &aad, &seed, passphrase)
+    }
+
+    /// `number`'s signing key for `channel`: `NoAdminKey` if this machine holds none.
+    pub fn load_admin_key(
+        &self,
+        channel: &str,
+        number: &str,
+        passphrase: impl FnOnce() -> Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<AdminSigningKey, KeyStoreError> {
+        let file = admin_key_file(number)?;
+        let aad = format!(" {number}");
+        match self.read_secret(channel, &file, &ADMIN_KEY_FORMAT, &aad, passphrase) {
+            Ok(seed) => Ok(AdminSigningKey::from_seed(&seed)),
+            Err(KeyStoreError::NoKey(_)) => Err(KeyStoreError::NoAdminKey),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes the key saved by [`KeyStore::save_next_admin_key`] the current one (rename).
+    pub fn promote_next_admin_key(&self, channel: &str, number: &str) -> Result<(), KeyStoreError> {
+        let dir = self.channel_dir(channel)?;
+        let file = admin_key_file(number)?;
+        let to = dir.join(&file);
+        std::fs::rename(dir.join(file + NEXT_SUFFIX), &to).map_err(io(&to))
+    }
+
+    /// Forgets a key the enclave did not register (an acceptance that needed none).
+    pub fn discard_next_admin_key(&self, channel: &str, number: &str) -> Result<(), KeyStoreError> {
+        let path = self
+            .channel_dir(channel)?
+            .join(admin_key_file(number)? + NEXT_SUFFIX);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(KeyStoreError::Io { path, source: e }),
+        }
+    }
+
+    /// Whether this machine holds `number`'s key for `channel`.
+    pub fn has_admin_key(&self, channel: &str, number: &str) -> Result<bool, KeyStoreError> {
+        Ok(self
+            .channel_dir(channel)?
+            .join(admin_key_file(number)?)
+            .exists())
     }
 
     /// The highest state epoch seen for `channel` (0 if none).
@@ -452,6 +630,108 @@ mod tests {
             ks.promote_next_sk(CH),
             Err(KeyStoreError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn admin_keys_round_trip_with_and_without_passphrase_one_per_number() {
+        let d = tempfile::tempdir().unwrap();
+        let ks = KeyStore::open(d.path());
+        let (a, b) = ("+15550001001", "+15550001002");
+        assert!(!ks.has_admin_key(CH, a).unwrap());
+        assert!(matches!(
+            ks.load_admin_key(CH, a, || None),
+            Err(KeyStoreError::NoAdminKey)
+        ));
+        let ka = AdminSigningKey::generate();
+        let kb = AdminSigningKey::generate();
+        ks.save_admin_key(CH, a, &ka, None).unwrap();
+        ks.save_admin_key(CH, b, &kb, Some(b"correct horse"))
+            .unwrap();
+        let dir = d.path().join("channels").join(CH);
+        for f in ["admin-key.15550001001", "admin-key.15550001002"] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        let got = ks.load_admin_key(CH, a, || None).unwrap();
+        assert_eq!(got.verifying_key(), ka.verifying_key());
+        assert_eq!(got.sign(b"m"), ka.sign(b"m"));
+        // The encrypted one needs its passphrase and holds no hex of the seed.
+        let text = std::fs::read_to_string(dir.join("admin-key.15550001002")).unwrap();
+        assert!(!text.contains(&hex::encode(kb.0.to_bytes())));
+        assert!(matches!(
+            ks.load_admin_key(CH, b, || None),
+            Err(KeyStoreError::PassphraseRequired)
+        ));
+        assert!(matches!(
+            ks.load_admin_key(CH, b, || Some(Zeroizing::new(b"wrong".to_vec()))),
+            Err(KeyStoreError::WrongPassphrase)
+        ));
+        let got = ks
+            .load_admin_key(CH, b, || Some(Zeroizing::new(b"correct horse".to_vec())))
+            .unwrap();
+        assert_eq!(got.verifying_key(), kb.verifying_key());
+        // A file moved to another number's name does not open as that number's key.
+        std::fs::copy(
+            dir.join("admin-key.15550001002"),
+            dir.join("admin-key.15550001003"),
+        )
+        .unwrap();
+        assert!(matches!(
+            ks.load_admin_key(CH, "+15550001003", || Some(Zeroizing::new(
+                b"correct horse".to_vec()
+            ))),
+            Err(KeyStoreError::WrongPassphrase)
+        ));
+        // Nor does an SK file, or the reverse.
+        ks.save_sk(CH, &ChannelSk::from_bytes([4; 32]), None)
+            .unwrap();
+        std::fs::copy(dir.join("sk"), dir.join("admin-key.15550001004")).unwrap();
+        assert!(matches!(
+            ks.load_admin_key(CH, "+15550001004", || None),
+            Err(KeyStoreError::Malformed(_))
+        ));
+        std::fs::copy(dir.join("admin-key.15550001001"), dir.join("sk")).unwrap();
+        assert!(matches!(
+            ks.load_sk(CH, || None),
+            Err(KeyStoreError::Malformed(_))
+        ));
+        // Numbers are checked before they reach a path.
+        assert!(matches!(
+            ks.has_admin_key(CH, "+1/../../x"),
+            Err(KeyStoreError::BadNumber)
+        ));
+    }
+
+    #[test]
+    fn a_next_admin_key_replaces_the_current_one_only_when_promoted() {
+        let d = tempfile::tempdir().unwrap();
+        let ks = KeyStore::open(d.path());
+        let n = "+15550001001";
+        let old = AdminSigningKey::generate();
+        let new = AdminSigningKey::generate();
+        ks.save_admin_key(CH, n, &old, None).unwrap();
+        ks.save_next_admin_key(CH, n, &new, None).unwrap();
+        let cur = ks.load_admin_key(CH, n, || None).unwrap();
+        assert_eq!(cur.verifying_key(), old.verifying_key());
+        ks.promote_next_admin_key(CH, n).unwrap();
+        let cur = ks.load_admin_key(CH, n, || None).unwrap();
+        assert_eq!(cur.verifying_key(), new.verifying_key());
+        ks.save_next_admin_key(CH, n, &AdminSigningKey::generate(), None)
+            .unwrap();
+        ks.discard_next_admin_key(CH, n).unwrap();
+        let cur = ks.load_admin_key(CH, n, || None).unwrap();
+        assert_eq!(cur.verifying_key(), new.verifying_key());
+    }
+
+    #[test]
+    fn the_admin_signing_key_never_appears_in_debug_output() {
+        let k = AdminSigningKey::generate();
+        let seed = hex::encode(k.0.to_bytes());
+        let s = format!("{k:?}");
+        assert_eq!(s, "AdminSigningKey(<redacted>)");
+        assert!(!s.contains(&seed[..8]));
+        let e = format!("{:?}", KeyStoreError::NoAdminKey);
+        assert!(!e.contains(&seed[..8]));
     }
 
     #[test]

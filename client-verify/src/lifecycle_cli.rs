@@ -2,7 +2,9 @@
 //! `sealboost proposals list|approve|reject`: key changes and voting (SPEC §3.6). Every
 //! change is a proposal; with the channel's approval threshold at 1 it is enacted at once,
 //! otherwise when enough admins approved. New keys are saved beside the old one and made
-//! current only once the enclave has them (VAULT.md §11).
+//! current only once the enclave has them (VAULT.md §11). Every command acts as one admin:
+//! `--as NUMBER`, else the number recorded for the channel; only an admin whose signing
+//! key this machine holds (enclave VAULT.md §20) — `--as` cannot act for anyone else.
 
 use std::process::ExitCode;
 
@@ -33,7 +35,8 @@ pub enum AdminCommand {
         as_admin: Option<String>,
     },
     /// Send admin (or invited admin) +NUMBER a fresh one-time passphrase for the current key,
-    /// e.g. when a re-key's passphrases never arrived. No vote: nobody new gets the key.
+    /// e.g. when a re-key's passphrases never arrived or they lost their admin key (accepting
+    /// it registers a new one). No vote: nobody new gets the key.
     Resend {
         channel: String,
         number: String,

@@ -79,6 +79,7 @@ pub(crate) fn channel_error(e: &ChannelError) -> Response<Body> {
     tracing::warn!(error = %e, "channel operation refused");
     match e {
         ChannelError::Unauthorized => error(StatusCode::UNAUTHORIZED, "unauthorized"),
+        ChannelError::AdminUnauthorized(_) => error(StatusCode::FORBIDDEN, "admin_unauthorized"),
         ChannelError::RateLimited { retry_after_secs } => {
             let mut r = json(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +107,10 @@ struct CreateRequest {
     channel_id: String,
     sk: Zeroizing<String>,
     admin: Zeroizing<String>,
+    /// ADMIN 1's verifying key and a proof by it over this session's binding (SPEC §3.4,
+    /// VAULT.md §20).
+    admin_key: String,
+    admin_proof: String,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +180,10 @@ fn counts(state: &ChannelState) -> Value {
 
 /// `POST /v1/channels`.
 pub async fn create(enclave: Arc<Enclave>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let binding = req
+        .extensions()
+        .get::<crate::events::SessionBinding>()
+        .cloned();
     let body: CreateRequest = match read_json(req, MAX_CHANNEL_BODY).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -183,9 +192,15 @@ pub async fn create(enclave: Arc<Enclave>, req: Request<hyper::body::Incoming>) 
         let id = parse_id(&body.channel_id).ok_or(ChannelError::BadRequest("channel_id"))?;
         let sk = parse_sk(&body.sk)?;
         let admin = Phone::parse(&body.admin)?;
+        let key = crate::lifecycle_api::parse_admin_key(Some(&body.admin_key))?;
+        let proof = B64
+            .decode(body.admin_proof.as_bytes())
+            .map_err(|_| ChannelError::AdminUnauthorized("proof encoding"))?;
+        let binding = binding.as_ref().map(|b| b.as_bytes()).unwrap_or_default();
+        crate::vault::admin_keys::verify_with(&key, &id, &admin, binding, Some(&proof))?;
         let epoch = enclave
             .channels
-            .create(&enclave.blobs, &id, &sk, admin)
+            .create(&enclave.blobs, &id, &sk, admin, key)
             .await?;
         Ok::<_, ChannelError>((id, epoch))
     }

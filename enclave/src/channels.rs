@@ -54,6 +54,11 @@ pub enum ChannelError {
     Store(#[from] BlobError),
     #[error("vault: {0}")]
     Vault(VaultError),
+    /// The request names an admin but does not prove to be from that admin's own key
+    /// (VAULT.md §20): distinct from `Unauthorized` (wrong SK), which the client answers
+    /// with a catch-up.
+    #[error("admin not authenticated: {0}")]
+    AdminUnauthorized(&'static str),
 }
 
 impl From<VaultError> for ChannelError {
@@ -73,6 +78,7 @@ impl From<VaultError> for ChannelError {
             VaultError::NotMember => Self::BadRequest("not a member"),
             VaultError::LimitReached { .. } => Self::BadRequest("limit reached"),
             VaultError::InvalidSetting { .. } => Self::BadRequest("setting out of range"),
+            VaultError::AdminUnauthorized { what } => Self::AdminUnauthorized(what),
             other => Self::Vault(other),
         }
     }
@@ -210,10 +216,14 @@ impl Channels {
         id: &ChannelId,
         sk: &Sk,
         admin: Phone,
+        admin_key: [u8; crate::vault::admin_keys::ADMIN_KEY_LEN],
     ) -> Result<u64, ChannelError> {
         let (record, dk) = KeyRecord::create(id, FIRST_KEY_EPOCH, sk, &mut OsRng);
         let mut state = ChannelState::new(&mut OsRng);
-        state.add_member(admin, Role::Admin, Language::En)?;
+        let n = state
+            .add_member(admin, Role::Admin, Language::En)?
+            .ok_or(ChannelError::BadRequest("admin"))?;
+        state.set_admin_key(n, admin_key)?;
         let sealed = seal_state(
             &dk,
             id,

@@ -45,6 +45,12 @@ struct SignalRequest {
     /// `command`: the command text, e.g. `BROADCAST hello`.
     #[serde(default)]
     text: Option<Zeroizing<String>>,
+    /// With `admin`: that admin's proof (SPEC §3.6 "Admin proof", VAULT.md §20).
+    #[serde(default)]
+    admin_proof: Option<String>,
+    /// The session's channel binding, from the server, never from the body.
+    #[serde(skip)]
+    binding: Option<crate::events::SessionBinding>,
 }
 
 /// `POST /v1/channels/{id}/signal/register|mailbox|command`.
@@ -54,11 +60,16 @@ pub async fn route(
     op: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let (id, body): (ChannelId, SignalRequest) =
+    let binding = req
+        .extensions()
+        .get::<crate::events::SessionBinding>()
+        .cloned();
+    let (id, mut body): (ChannelId, SignalRequest) =
         match channel_request(id, req, MAX_SIGNAL_BODY).await {
             Ok(x) => x,
             Err(r) => return r,
         };
+    body.binding = binding;
     if enclave.courier.is_none() {
         return respond(Err(CourierError::NotConfigured.into()));
     }
@@ -224,11 +235,15 @@ async fn unlock_run(
         )
         .await?;
     if let Some(a) = &admin {
-        // Only an authorized admin may act or read the mailbox as themselves.
-        let ok = state.member(a).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(a);
-        if !ok {
-            return Err(ChannelError::BadRequest("not an admin of this channel").into());
-        }
+        // Only an authorized admin may act or read the mailbox as themselves, and only
+        // with their own key's proof (VAULT.md §20).
+        crate::lifecycle_api::authenticate(
+            id,
+            &state,
+            a,
+            body.binding.as_ref(),
+            body.admin_proof.as_deref(),
+        )?;
     }
     let slot = SignalSlot::decode(state.signal_account())
         .map_err(CourierError::from)?

@@ -22,6 +22,7 @@ use crate::courier::live::SealTo;
 use crate::courier::process::{self, Stats};
 use crate::courier::slot::SignalSlot;
 use crate::courier::CourierError;
+use crate::events::SessionBinding;
 use crate::failure::{respond, Failure};
 use crate::relay::lifecycle_strings::{self as texts, Notice, Passphrase, Proposed};
 use crate::relay::Effect;
@@ -30,7 +31,7 @@ use crate::vault::lifecycle::{
     DEFAULT_OTP_TTL_SECS, DEFAULT_PROPOSAL_TTL_SECS,
 };
 use crate::vault::model::{ChannelState, Language, Phone};
-use crate::vault::{names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
+use crate::vault::{admin_keys, names, seal_state, ChannelId, KeyRecord, Sk, VaultError};
 use crate::Enclave;
 
 /// Largest lifecycle request body (keys, a number, an OTP and a few integers in JSON).
@@ -83,6 +84,16 @@ struct LifecycleRequest {
     /// `approval-threshold`.
     #[serde(default)]
     threshold: Option<u16>,
+    /// Every route with `admin`: that admin's signature over this TLS session's binding
+    /// (base64, SPEC §3.6 "Admin proof", VAULT.md §20). `admin/accept`: by the new key.
+    #[serde(default)]
+    admin_proof: Option<String>,
+    /// `admin/accept`: the accepting admin's new verifying key (base64 of 32 bytes).
+    #[serde(default)]
+    admin_key: Option<String>,
+    /// The session's channel binding, from the server, never from the body.
+    #[serde(skip)]
+    binding: Option<SessionBinding>,
 }
 
 /// `POST /v1/channels/{id}/<one of ROUTES>`.
@@ -92,11 +103,13 @@ pub async fn route(
     op: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let (id, body): (ChannelId, LifecycleRequest) =
+    let binding = req.extensions().get::<SessionBinding>().cloned();
+    let (id, mut body): (ChannelId, LifecycleRequest) =
         match channel_request(id, req, MAX_LIFECYCLE_BODY).await {
             Ok(x) => x,
             Err(r) => return r,
         };
+    body.binding = binding;
     respond(match op {
         "key/catch-up" => catch_up(&enclave, &id, body).await,
         "proposals" => propose(&enclave, &id, body).await,
@@ -226,14 +239,53 @@ fn admin_of(body: &LifecycleRequest) -> Result<Phone, Failure> {
     Ok(Phone::parse(a)?)
 }
 
-/// Only an authorized admin acts on proposals and keys.
-fn check_admin(state: &ChannelState, admin: &Phone) -> Result<(), Failure> {
-    let ok = state.member(admin).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(admin);
-    if ok {
-        Ok(())
-    } else {
-        Err(ChannelError::BadRequest("not an admin of this channel").into())
+/// Only an authorized admin acts on proposals and keys, and only with a proof by their own
+/// key (VAULT.md §20): SK alone does not let one admin act as another.
+fn check_admin(
+    id: &ChannelId,
+    state: &ChannelState,
+    admin: &Phone,
+    body: &LifecycleRequest,
+) -> Result<(), Failure> {
+    authenticate(
+        id,
+        state,
+        admin,
+        body.binding.as_ref(),
+        body.admin_proof.as_deref(),
+    )
+}
+
+/// The shared check of every route that names an acting admin (SPEC §3.6 "Admin proof"):
+/// not an authorized admin is `bad_request`; a missing, malformed or wrong proof is
+/// `admin_unauthorized` (403).
+pub(crate) fn authenticate(
+    id: &ChannelId,
+    state: &ChannelState,
+    admin: &Phone,
+    binding: Option<&SessionBinding>,
+    proof_b64: Option<&str>,
+) -> Result<(), Failure> {
+    let binding = binding.map(SessionBinding::as_bytes).unwrap_or_default();
+    let proof = decode_proof(proof_b64)?;
+    match state.authenticate_admin(id, admin, binding, proof.as_deref()) {
+        Ok(_) => Ok(()),
+        Err(VaultError::NotMember) => {
+            Err(ChannelError::BadRequest("not an admin of this channel").into())
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Base64 of a proof or key, bounded before decoding; unreadable is `admin_unauthorized`.
+fn decode_proof(b64: Option<&str>) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(s) = b64 else { return Ok(None) };
+    if s.len() > 128 {
+        return Err(ChannelError::AdminUnauthorized("proof too long").into());
+    }
+    B64.decode(s.as_bytes())
+        .map(Some)
+        .map_err(|_| ChannelError::AdminUnauthorized("proof encoding").into())
 }
 
 async fn open(
@@ -334,7 +386,7 @@ async fn propose(
     let new_sk = body.new_sk.as_deref().map(|s| parse_sk(s)).transpose()?;
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_PROPOSAL_TTL_SECS);
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
-    check_admin(&state, &admin)?;
+    check_admin(id, &state, &admin, &body)?;
     let (_, swept) = sweep(&mut state, &admin, now);
     let kind = match body.kind.as_deref() {
         Some("rotate") => ProposalKind::Rotate,
@@ -403,7 +455,7 @@ async fn vote(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let new_sk = body.new_sk.as_deref().map(|s| parse_sk(s)).transpose()?;
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
-    check_admin(&state, &admin)?;
+    check_admin(id, &state, &admin, &body)?;
     let outcome = state.vote(pid, &admin, approve, now)?;
     let mut notify = Vec::new();
     if let Outcome::Discarded(reason) = &outcome {
@@ -438,7 +490,7 @@ async fn list(enclave: &Enclave, id: &ChannelId, body: LifecycleRequest) -> Resu
     let admin = admin_of(&body)?;
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
-    check_admin(&state, &admin)?;
+    check_admin(id, &state, &admin, &body)?;
     let (changed, notices) = sweep(&mut state, &admin, now);
     let proposals: Vec<Value> = state
         .proposals()
@@ -486,7 +538,7 @@ async fn threshold(
         .threshold
         .ok_or(ChannelError::BadRequest("threshold"))?;
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now_secs()).await?;
-    check_admin(&state, &admin)?;
+    check_admin(id, &state, &admin, &body)?;
     // Lowering the threshold would let one admin undo the vote requirement alone; there is
     // no proposal kind for it yet, so only raising (or keeping 1) is allowed directly.
     if t < state.approval_threshold() {
@@ -1136,9 +1188,10 @@ async fn rotate_prekeys(
     }
 }
 
-/// `admin/resend` (VAULT.md §12): a fresh one-time passphrase for the current SK, over
+/// `admin/resend` (VAULT.md §12, §20): a fresh one-time passphrase for the current SK, over
 /// Signal, to an admin who lost theirs (a re-key whose passphrases were never delivered, a
-/// lost key file) or to a pending admin (an approved invitation: its passphrase is
+/// lost key file or signing key: accepting it re-enrols their signing key) or to a pending
+/// admin (an approved invitation: its passphrase is
 /// replaced). No vote: nobody new gets the key. Refused for the caller themself, for a
 /// deauthorized admin (their Signal identity changed: re-ADD them first) and for anyone
 /// else (`bad_request` "not a member"; an expired invitation needs a new `add_admin`).
@@ -1157,7 +1210,7 @@ async fn resend(
     let ttl = body.otp_ttl_secs.unwrap_or(DEFAULT_OTP_TTL_SECS);
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
-    check_admin(&state, &admin)?;
+    check_admin(id, &state, &admin, &body)?;
     if target == admin {
         return Err(VaultError::Refused {
             what: "an admin cannot send themself a passphrase",
@@ -1165,6 +1218,17 @@ async fn resend(
         .into());
     }
     state.expire_pending_admins(now);
+    if state.member(&target).is_some_and(|m| m.is_admin()) {
+        if state.is_deauthorized(&target) {
+            return Err(VaultError::Refused {
+                what: "that admin is deauthorized until re-added",
+            }
+            .into());
+        }
+        let (epoch, stats) =
+            enact_reenrol(enclave, id, opened, state, &sk, target, ttl, now).await?;
+        return Ok(json!({ "epoch": epoch, "pending": false, "stats": stats }));
+    }
     if state.pending_admins().iter().any(|p| p.phone() == &target) {
         let (epoch, stats) = enact_add(
             enclave,
@@ -1180,29 +1244,35 @@ async fn resend(
         .await?;
         return Ok(json!({ "epoch": epoch, "pending": true, "stats": stats }));
     }
-    if !state.member(&target).is_some_and(|m| m.is_admin()) {
-        return Err(VaultError::NotMember.into());
-    }
-    if state.is_deauthorized(&target) {
-        return Err(VaultError::Refused {
-            what: "that admin is deauthorized until re-added",
-        }
-        .into());
-    }
-    let generation = state.sk_generation();
+    Err(VaultError::NotMember.into())
+}
+
+/// `admin/resend` to an existing admin (VAULT.md §12, §20): OTP set, then state (the
+/// re-enrolment record that lets this passphrase replace the admin's key), then the OTP
+/// over Signal to that admin's phone only.
+#[allow(clippy::too_many_arguments)]
+async fn enact_reenrol(
+    enclave: &Enclave,
+    id: &ChannelId,
+    opened: Opened,
+    mut state: ChannelState,
+    sk: &Sk,
+    target: Phone,
+    ttl: u64,
+    now: u64,
+) -> Result<(u64, Stats), Failure> {
     let lang = language_for(&state, &target, None);
-    let epoch = opened.epoch;
-    drop((opened, state));
-    let otp = {
-        let _guard = enclave.channels.lock(id).await;
-        let (ov, mut otps) = load_otps(enclave, id).await?;
-        let otp = otps.issue(&sk, generation, now, ttl, &mut OsRng)?;
-        put(enclave, names::otps(id), ov, otps.encode()).await?;
-        otp
-    };
+    let (ov, mut otps) = load_otps(enclave, id).await?;
+    otps.purge_expired(now);
+    let otp =
+        admin_keys::reenrol_admin(id, &mut state, &mut otps, sk, &target, now, ttl, &mut OsRng)?;
+    put(enclave, names::otps(id), ov, otps.encode()).await?;
+    let epoch = enclave
+        .channels
+        .commit(&enclave.blobs, opened, state)
+        .await?;
     let msg = passphrase_text(lang, Passphrase::Resend, id, &otp, ttl);
-    let (epoch, stats) = send_notices(enclave, id, &sk, epoch, vec![(vec![target], msg)]).await?;
-    Ok(json!({ "epoch": epoch, "pending": false, "stats": stats }))
+    send_notices(enclave, id, sk, epoch, vec![(vec![target], msg)]).await
 }
 
 /// `admin/redeem` (VAULT.md §12): an OTP for SK. The set is written back (record used)
@@ -1231,6 +1301,11 @@ async fn redeem(
 
 /// `admin/accept`: after redeeming (and catching up), the new admin unlocks with SK; the
 /// pending admin becomes `ADMIN n` and the OTP record is deleted (the acknowledgement).
+/// A passphrase bound to a number (an invitation, or `admin/resend` to an admin) also
+/// registers the caller's new verifying key for that admin (VAULT.md §20): the body names
+/// the number (`admin`, which MUST be the one the passphrase was sent to), the key and a
+/// proof by that key over this session's binding. A re-key passphrase leaves keys as they
+/// are (`"admin_key": false`).
 async fn accept(
     enclave: &Enclave,
     id: &ChannelId,
@@ -1241,12 +1316,25 @@ async fn accept(
     let otp = Otp::parse(text)?;
     let now = now_secs();
     let (opened, mut state) = open(enclave, id, &sk, body.min_epoch, now).await?;
+    let otp_id = otp.id(id);
+    let bound_to = state
+        .pending_admins()
+        .iter()
+        .find(|p| p.otp_id() == &otp_id && now < p.expires_at())
+        .map(|p| p.phone().duplicate());
+    let new_key = match &bound_to {
+        Some(phone) => Some(new_admin_key(id, phone, &body)?),
+        None => None,
+    };
     let index = match lifecycle::complete_admin(id, &mut state, &otp, now) {
         Ok(n) => Some(n),
         // An OTP from a re-key: the holder already is an admin.
         Err(VaultError::OtpUnknown) => None,
         Err(e) => return Err(e.into()),
     };
+    if let (Some(n), Some(key)) = (index, new_key) {
+        state.set_admin_key(n, key)?;
+    }
     let epoch = if index.is_some() {
         enclave
             .channels
@@ -1262,7 +1350,52 @@ async fn accept(
     if otps.remove(&otp.id(id)) {
         put(enclave, names::otps(id), ov, otps.encode()).await?;
     }
-    Ok(json!({ "epoch": epoch, "admin_index": index }))
+    Ok(json!({ "epoch": epoch, "admin_index": index, "admin_key": index.is_some() }))
+}
+
+/// The verifying key an `admin/accept` registers for `phone`, after checking that the body
+/// names `phone` and proves possession of the key over this session's binding.
+fn new_admin_key(
+    id: &ChannelId,
+    phone: &Phone,
+    body: &LifecycleRequest,
+) -> Result<[u8; admin_keys::ADMIN_KEY_LEN], Failure> {
+    let named = admin_of(body)?;
+    if named != *phone {
+        return Err(
+            ChannelError::AdminUnauthorized("passphrase was sent to another number").into(),
+        );
+    }
+    let key = parse_admin_key(body.admin_key.as_deref())?;
+    let binding = body
+        .binding
+        .as_ref()
+        .map(SessionBinding::as_bytes)
+        .unwrap_or_default();
+    let proof = decode_proof(body.admin_proof.as_deref())?;
+    admin_keys::verify_with(&key, id, phone, binding, proof.as_deref())?;
+    Ok(key)
+}
+
+/// A base64 verifying key from a request (`admin/accept`, `POST /v1/channels`).
+pub(crate) fn parse_admin_key(
+    b64: Option<&str>,
+) -> Result<[u8; admin_keys::ADMIN_KEY_LEN], ChannelError> {
+    let s = b64.ok_or(ChannelError::BadRequest("admin_key"))?;
+    if s.len() > 64 {
+        return Err(ChannelError::BadRequest("admin_key"));
+    }
+    let raw = B64
+        .decode(s.as_bytes())
+        .map_err(|_| ChannelError::BadRequest("admin_key"))?;
+    let key: [u8; admin_keys::ADMIN_KEY_LEN] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| ChannelError::BadRequest("admin_key"))?;
+    if !admin_keys::valid_key(&key) {
+        return Err(ChannelError::BadRequest("admin_key"));
+    }
+    Ok(key)
 }
 
 #[cfg(test)]

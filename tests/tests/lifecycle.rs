@@ -628,8 +628,11 @@ async fn resend_gives_a_remaining_admin_a_fresh_passphrase_after_a_rekey() {
     let (otp, body) = wait_otp(&mut b_phone).await;
     assert_ne!(otp, lost);
     assert!(body.contains("current key"), "{body}");
+    // A resend to an admin is bound to their number: accepting it also re-enrols their
+    // signing key (VAULT.md §20), under the index they keep.
     let v = b.accept(&ch, &otp, B);
-    assert_eq!(v["admin_index"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["admin_index"], 2, "{v}");
+    assert_eq!(v["admin_key"], true, "{v}");
     assert_eq!(key_file(&a, &ch), key_file(&b, &ch));
     let v = json(&b.ok(&["proposals", "list", &ch, "--json"]));
     assert_eq!(v["admin_index"], 2, "{v}");

@@ -325,8 +325,11 @@ async fn a_restart_between_a_rekeys_commit_and_its_answer_leaves_the_requester_t
     let v = json(&a.ok(&["admin", "resend", &ch, C, "--json"]));
     assert_eq!(v["stats"]["delivered"], 1, "{v}");
     let otp = wait_otp(&mut c_phone).await.0;
+    // A resend to an admin re-enrols their signing key under the index they keep
+    // (VAULT.md §20).
     let v = json(&c.ok(&["admin", "accept", &ch, "--otp", &otp, "--json"]));
-    assert!(v["admin_index"].is_null(), "{v}");
+    assert_eq!(v["admin_index"], 3, "{v}");
+    assert_eq!(v["admin_key"], true, "{v}");
     assert_eq!(key_file(&c, &ch), key_file(&a, &ch));
     let v = json(&c.ok(&["proposals", "list", &ch, "--json"]));
     assert_eq!(v["sk_generation"], 2, "{v}");

@@ -117,7 +117,9 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
     s2.expect("Welcome!").await;
     a1.expect("A one-time passphrase is on its way").await;
     let invite = a2.expect("one-time passphrase").await;
-    let v = AdminCli::new(&w.stack).accept(&w.ch, &otp_in(&invite).unwrap(), A2);
+    // ADMIN 2's own CLI: only it holds ADMIN 2's signing key (VAULT.md §20).
+    let a2_cli = AdminCli::new(&w.stack);
+    let v = a2_cli.accept(&w.ch, &otp_in(&invite).unwrap(), A2);
     assert_eq!(v["admin_index"], 2, "{v}");
     w.cli.ok(&["broadcast", &w.ch, "Before", "reinstall"]);
     s1.expect("Before reinstall").await;
@@ -185,8 +187,12 @@ async fn reinstalled_subscriber_is_trusted_reinstalled_admin_is_deauthorized() {
             "deauthorized admin's broadcast went out: {got:?}"
         );
     }
-    // Nor will the enclave act as them from the CLI.
+    // Nor will the enclave act as them from the CLI: ADMIN 1's CLI holds no key for them,
+    // and their own CLI, which does, is refused by the enclave.
     let (code, out, err) = w.cli.run(&["broadcast", &w.ch, "x", "--as", A2, "--json"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("holds no admin key for that number"), "{out}");
+    let (code, out, err) = a2_cli.run(&["broadcast", &w.ch, "x", "--json"]);
     assert_ne!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(

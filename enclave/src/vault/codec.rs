@@ -5,6 +5,7 @@
 
 use zeroize::Zeroizing;
 
+use super::admin_keys::{valid_key, AdminKey, ADMIN_KEY_LEN};
 use super::keys::arr;
 use super::lifecycle::{
     PendingAdmin, Proposal, ProposalKind, MAX_PENDING_ADMINS, MAX_PROPOSALS, MAX_VOTES_PER_PROPOSAL,
@@ -17,8 +18,9 @@ use super::model::{
 use super::{Record, VaultError};
 
 /// Version byte of the state plaintext (independent of the blob envelope's). Version 2
-/// added the key-lifecycle fields (VAULT.md §5); version 1 is no longer read.
-pub const MODEL_VERSION: u8 = 2;
+/// added the key-lifecycle fields, version 3 the admin keys (VAULT.md §5, §20); older
+/// versions are no longer read.
+pub const MODEL_VERSION: u8 = 3;
 /// Fixed header: version, flags, vouch mode, vouch level, timer, subscriber limit,
 /// next admin index, next hotline id, ban key, approval threshold, next proposal id,
 /// SK generation.
@@ -31,7 +33,9 @@ pub const PROPOSAL_FIXED_LEN: usize = 4 + 1 + 8 + 2 + 2 + 8 + 8 + 2 + 2;
 const _: () = assert!(PROPOSAL_FIXED_LEN == 37);
 const VOTE_LEN: usize = 2;
 /// Sections after the header, each starting with a u32 count.
-const SECTIONS: usize = 9;
+const SECTIONS: usize = 10;
+/// An admin key: admin index u16 ‖ Ed25519 verifying key (VAULT.md §20).
+pub const ADMIN_KEY_REC_LEN: usize = 2 + ADMIN_KEY_LEN;
 pub const MEMBER_LEN: usize = 8 + 1 + 1 + 2;
 pub const HOTLINE_LEN: usize = 4 + 8 + 8;
 pub const INVITE_LEN: usize = 8 + 8 + 8;
@@ -63,6 +67,7 @@ impl ChannelState {
                 .iter()
                 .map(|p| PROPOSAL_FIXED_LEN + VOTE_LEN * (p.approvals.len() + p.rejections.len()))
                 .sum::<usize>()
+            + self.admin_keys.len() * ADMIN_KEY_REC_LEN
             + self.signal_account.len()
             + self.protocol_store.len()
     }
@@ -129,6 +134,11 @@ impl ChannelState {
         w.count(self.proposals.len());
         for p in &self.proposals {
             encode_proposal(&mut w, p);
+        }
+        w.count(self.admin_keys.len());
+        for k in &self.admin_keys {
+            w.put(&k.admin_index.to_be_bytes());
+            w.put(&k.key);
         }
         w.count(self.signal_account.len());
         w.put(&self.signal_account);
@@ -208,6 +218,7 @@ impl ChannelState {
 
         let pending_admins = decode_pending(&mut r)?;
         let proposals = decode_proposals(&mut r, next_admin_index, next_proposal_id)?;
+        let admin_keys = decode_admin_keys(&mut r, &members)?;
 
         let signal_account = r.blob(MAX_SIGNAL_ACCOUNT_LEN, "signal account")?;
         let protocol_store = r.blob(MAX_PROTOCOL_STORE_LEN, "protocol store")?;
@@ -238,8 +249,33 @@ impl ChannelState {
             sk_generation,
             pending_admins,
             proposals,
+            admin_keys,
         })
     }
+}
+
+/// VAULT.md §5 "admin keys": strictly ascending index, each a current admin's, each a
+/// usable Ed25519 key, at most one per admin.
+fn decode_admin_keys(r: &mut Reader<'_>, members: &[Member]) -> Result<Vec<AdminKey>, VaultError> {
+    let raw = r.section(MAX_ADMINS, ADMIN_KEY_REC_LEN, "admin keys")?;
+    let mut admins: Vec<u16> = members.iter().filter_map(Member::admin_index).collect();
+    admins.sort_unstable();
+    let mut out: Vec<AdminKey> = Vec::with_capacity(raw.len() / ADMIN_KEY_REC_LEN);
+    for c in raw.chunks_exact(ADMIN_KEY_REC_LEN) {
+        let admin_index = u16::from_be_bytes(arr(&c[..2]));
+        if out.last().is_some_and(|p| p.admin_index >= admin_index) {
+            return Err(malformed("admin keys not strictly ascending"));
+        }
+        if admins.binary_search(&admin_index).is_err() {
+            return Err(malformed("admin key of no current admin"));
+        }
+        let key: [u8; ADMIN_KEY_LEN] = arr(&c[2..]);
+        if !valid_key(&key) {
+            return Err(malformed("admin key is not a usable Ed25519 key"));
+        }
+        out.push(AdminKey { admin_index, key });
+    }
+    Ok(out)
 }
 
 fn encode_proposal(w: &mut Writer<'_>, p: &Proposal) {

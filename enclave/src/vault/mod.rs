@@ -16,6 +16,7 @@
 //! Everything here is synchronous, allocation-bounded and panic-free on untrusted input; the
 //! clock and the randomness are parameters.
 
+pub mod admin_keys;
 mod codec;
 mod inbound;
 mod keys;
@@ -162,4 +163,8 @@ pub enum VaultError {
     /// A challenge response did not prove possession of the channel key.
     #[error("key proof failed")]
     ProofFailed,
+    /// A request acting as a named admin carried no valid proof by that admin's own key
+    /// (VAULT.md §20): no key registered, no proof, or a signature that does not verify.
+    #[error("admin proof missing or invalid: {what}")]
+    AdminUnauthorized { what: &'static str },
 }

@@ -12,6 +12,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::admin_keys::AdminKey;
 use super::lifecycle::{PendingAdmin, Proposal};
 use super::VaultError;
 
@@ -366,6 +367,8 @@ pub struct ChannelState {
     pub(crate) sk_generation: u64,
     pub(crate) pending_admins: Vec<PendingAdmin>,
     pub(crate) proposals: Vec<Proposal>,
+    /// Model v3 (VAULT.md §5, §20): each admin's verifying key, by admin index.
+    pub(crate) admin_keys: Vec<AdminKey>,
 }
 
 impl std::fmt::Debug for ChannelState {
@@ -385,6 +388,7 @@ impl Drop for ChannelState {
         self.deauthorized.zeroize();
         self.pending_admins.zeroize();
         self.proposals.zeroize();
+        self.admin_keys.zeroize();
     }
 }
 
@@ -432,6 +436,7 @@ impl ChannelState {
             sk_generation: 1,
             pending_admins: Vec::new(),
             proposals: Vec::new(),
+            admin_keys: Vec::new(),
         }
     }
 
@@ -551,6 +556,10 @@ impl ChannelState {
         let m = self.members.remove(i);
         if m.is_admin() {
             self.reauthorize(phone);
+            // Their key goes with them (VAULT.md §20), and so does a pending re-enrolment:
+            // a later re-key must not send a former admin a passphrase as "pending".
+            self.prune_admin_keys();
+            self.pending_admins.retain(|p| p.phone != *phone);
         } else {
             self.subscriber_count -= 1;
         }
@@ -656,6 +665,8 @@ impl ChannelState {
                 }
             }
         }
+        // A pseudonymous admin merged into an existing membership leaves no index behind.
+        self.prune_admin_keys();
         Ok(changed)
     }
 

@@ -1,5 +1,6 @@
 //! Vault tests. Negative tests mutate a known-good blob and assert the specific error.
 
+mod admin_keys;
 mod formats;
 mod lifecycle;
 mod lifecycle_props;
@@ -15,6 +16,13 @@ use super::model::{ChannelState, Language, Phone, Role};
 
 pub(super) fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
+}
+
+/// A deterministic admin signing key (VAULT.md §20) per `seed`.
+pub(super) fn admin_signing_key(seed: u64) -> ed25519_dalek::SigningKey {
+    let mut b = [0x5a_u8; 32];
+    b[..8].copy_from_slice(&seed.to_be_bytes());
+    ed25519_dalek::SigningKey::from_bytes(&b)
 }
 
 /// A valid, distinct number per `i`: +1 555 0xx xxxx style (11 digits).

@@ -322,7 +322,7 @@ fn realistic_channel_encodes_compactly() {
     // 12 B per member plus a few hundred records.
     assert_eq!(
         s.encoded_len(),
-        MODEL_HEADER_LEN + 9 * 4 + 10_000 * 12 + 200 * 20 + 100 * 24 + 50 * 32
+        MODEL_HEADER_LEN + 10 * 4 + 10_000 * 12 + 200 * 20 + 100 * 24 + 50 * 32
     );
     assert_eq!(s.admin_count(), 500);
     let back = ChannelState::decode(&s.encode()).unwrap();

@@ -76,6 +76,14 @@ fn build(
                 .expect("is an admin");
         }
     }
+    // Keys for some admins (VAULT.md §5 "admin keys"), chosen by the seed's bits.
+    let indices: Vec<u16> = s.admins().filter_map(|m| m.admin_index()).collect();
+    for (k, n) in indices.into_iter().enumerate() {
+        if (seed >> (k % 64)) & 1 == 1 {
+            let key = super::admin_signing_key(seed ^ u64::from(n)).verifying_key();
+            s.set_admin_key(n, key.to_bytes()).expect("a valid key");
+        }
+    }
     s.set_signal_account(account.into()).expect("small");
     s.set_protocol_store(store.into()).expect("small");
     s.expire(now);
