@@ -636,7 +636,15 @@ impl crate::vault::model::Member {
 
 #[cfg(test)]
 mod tests {
+
     #![allow(clippy::unwrap_used)]
+
+    /// ADMIN 1's verifying key (VAULT.md §20): any valid Ed25519 key will do here.
+    fn admin_key() -> [u8; crate::vault::admin_keys::ADMIN_KEY_LEN] {
+        ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32])
+            .verifying_key()
+            .to_bytes()
+    }
 
     use std::sync::Arc;
 
@@ -718,7 +726,7 @@ mod tests {
         let ch = Channels::default();
         let id = ChannelId::from_bytes([7; 16]);
         let sk = Sk::generate(&mut OsRng);
-        ch.create(&h.blobs, &id, &sk, phone("+15550001001"))
+        ch.create(&h.blobs, &id, &sk, phone("+15550001001"), admin_key())
             .await
             .unwrap();
         let wrong = Sk::generate(&mut OsRng);
@@ -797,7 +805,7 @@ mod tests {
         let ch = Channels::default();
         let id = ChannelId::from_bytes([9; 16]);
         let old_sk = Sk::generate(&mut OsRng);
-        ch.create(&h.blobs, &id, &old_sk, phone("+15550001001"))
+        ch.create(&h.blobs, &id, &old_sk, phone("+15550001001"), admin_key())
             .await
             .unwrap();
         // The removed admin (and the host) keep the old key record and state.
@@ -876,7 +884,7 @@ mod tests {
         let ch = Channels::default();
         let id = ChannelId::from_bytes([10; 16]);
         let sk = Sk::generate(&mut OsRng);
-        ch.create(&h.blobs, &id, &sk, phone("+15550001001"))
+        ch.create(&h.blobs, &id, &sk, phone("+15550001001"), admin_key())
             .await
             .unwrap();
         let (_, old_state) = get(&h.blobs, names::state(&id)).await.unwrap();
