@@ -71,7 +71,8 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
     let id = channel_id(&ch);
 
-    // The host knows EK (it is in the key record in clear), so it can seal anything to it.
+    // The host knows EK (it is in the key record in clear), so it can seal anything to it,
+    // but not authenticate it as the channel's receiver (VAULT.md §6).
     let garbage_envelope = seal_for_channel(stack, &id, b"\xff\xff not a protobuf").await;
     let bad_ciphertext = seal_for_channel(
         stack,
@@ -103,8 +104,11 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     // The enclave is alive and the log names the errors without any content.
     assert_eq!(http_get(stack.health, "/healthz").unwrap().0, 200);
     let log = stack.host_log();
-    assert!(log.contains("inbound envelope rejected"), "{log}");
     assert!(log.contains("does not open"), "{log}");
+    assert!(
+        log.contains("inbound item not written by the channel's receiver"),
+        "{log}"
+    );
     assert!(!log.contains("not a protobuf"));
 }
 
