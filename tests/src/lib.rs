@@ -37,6 +37,8 @@ pub struct StackOpts {
     pub no_enclave: bool,
     /// Connect the enclave to this Signal stand-in (egress allowed, roots passed).
     pub signal: Option<SimInfo>,
+    /// More `sealboost-enclave` options (e.g. `--unlock-budget-bytes=…`).
+    pub enclave_args: Vec<String>,
 }
 
 /// Where a running signal-sim is and how to trust it.
@@ -170,6 +172,9 @@ impl Stack {
                     dir.join("ca").join(deploy::SIM_ATTESTER_PEM).display()
                 ),
             ] {
+                cmd.arg(format!("--enclave-arg={a}"));
+            }
+            for a in &opts.enclave_args {
                 cmd.arg(format!("--enclave-arg={a}"));
             }
             if let Some(sim) = &opts.signal {

@@ -113,6 +113,40 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn one_unlock_reads_at_most_its_byte_budget_and_the_next_ones_drain_the_rest() {
+    const BUDGET: usize = 16 * 1024 * 1024;
+    const ITEMS: usize = 100;
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(StackOpts {
+        signal: Some(sim.info.clone()),
+        enclave_args: vec![format!("--unlock-budget-bytes={BUDGET}")],
+        ..Default::default()
+    });
+    let admin = AdminCli::new(&stack);
+    let ch = admin.channel(ADMIN, CHANNEL);
+    let id = channel_id(&ch);
+    // A flooding host: 100 items of the largest size (25 MiB in all).
+    let big = vec![0x5a; enclave::vault::MAX_INBOUND_PLAINTEXT_LEN];
+    let item = seal_for_channel(&stack, &id, &big).await;
+    assert_eq!(item.len(), wire::blob::MAX_QUEUE_ITEM_LEN);
+    for _ in 0..ITEMS {
+        append_inbound(&stack, &id, item.clone()).await;
+    }
+    admin.wait_queued(&ch, ITEMS as u64);
+    // One unlock holds at most the budget: 64 such items; the rest wait.
+    let per_unlock = BUDGET / item.len();
+    let first = admin.mailbox(&ch);
+    assert_eq!(first["stats"]["rejected"], per_unlock, "{first}");
+    assert_eq!(first["remaining"], ITEMS - per_unlock, "{first}");
+    let second = admin.mailbox(&ch);
+    assert_eq!(second["stats"]["rejected"], ITEMS - per_unlock, "{second}");
+    assert_eq!(second["remaining"], 0, "{second}");
+    let third = admin.mailbox(&ch);
+    assert_eq!(third["stats"]["rejected"], 0, "{third}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn well_encrypted_content_over_the_limits_is_rejected_by_name() {
     let (w, mut admin_phone) = World::start(ADMIN, CHANNEL, &[]).await;
     let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
