@@ -66,7 +66,7 @@ use enclave::vault::lifecycle::{
 use enclave::vault::model::{ChannelState, Language, Phone};
 use enclave::vault::{
     names, new_channel, open_inbound, open_state, padded_len, seal_inbound, seal_state, ChannelId,
-    Dk, KeyRecord, Sk,
+    Dk, InboundAuthKey, KeyRecord, Sk,
 };
 use futures::executor::block_on;
 use libsignal_protocol::{message_encrypt, DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
@@ -635,7 +635,8 @@ async fn full_rekey(
     ph.end(P::ChunkStore);
 
     for pt in &waiting {
-        let item = seal_inbound(rk.dk.ek_public(), &id, key_epoch, pt, rng).expect("seals");
+        let auth = InboundAuthKey::derive(&rk.dk, &id);
+        let item = seal_inbound(rk.dk.ek_public(), &auth, &id, key_epoch, pt, rng).expect("seals");
         append(blobs, &id, item).await;
     }
     state
@@ -744,8 +745,9 @@ fn full() {
         for _ in 0..waiting {
             let mut pt = vec![0u8; WAITING_LEN];
             rng.fill_bytes(&mut pt);
-            let item =
-                seal_inbound(dk.ek_public(), &id, dk.key_epoch(), &pt, &mut rng).expect("seals");
+            let auth = InboundAuthKey::derive(&dk, &id);
+            let item = seal_inbound(dk.ek_public(), &auth, &id, dk.key_epoch(), &pt, &mut rng)
+                .expect("seals");
             append(&blobs, &id, item).await;
         }
     });

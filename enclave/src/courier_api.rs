@@ -2,6 +2,7 @@
 //! mailbox (the inbound queue), and run an admin's command (`sealboost broadcast|private|
 //! reply`). Each is one unlock: open → Signal work on the worker → commit → trim.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hyper::{Request, Response, StatusCode};
@@ -20,7 +21,7 @@ use crate::courier::slot::SignalSlot;
 use crate::courier::{Courier, CourierError};
 use crate::failure::{respond, Failure};
 use crate::vault::model::Phone;
-use crate::vault::{names, open_inbound, ChannelId};
+use crate::vault::{names, open_inbound, ChannelId, Dk};
 use crate::Enclave;
 
 /// Largest Signal route body (a command text of up to 64 KiB plus JSON).
@@ -28,6 +29,32 @@ pub const MAX_SIGNAL_BODY: usize = 80 * 1024;
 /// Most inbound items one unlock processes; the rest wait for the next (the answer says
 /// how many remain).
 pub const MAX_BATCH_ITEMS: usize = 20_000;
+/// Default byte budget of one unlock's inbound items (COURIER.md §3 step 2): at most this
+/// many bytes of queue items are read, opened and held by one unlock; the rest wait.
+pub const UNLOCK_BYTE_BUDGET: usize = 64 * 1024 * 1024;
+/// Smallest budget accepted: one item of the largest size always fits, so every unlock
+/// makes progress.
+pub const MIN_UNLOCK_BYTE_BUDGET: usize = wire::blob::MAX_QUEUE_ITEM_LEN;
+/// Largest budget accepted (`--unlock-budget-bytes`).
+pub const MAX_UNLOCK_BYTE_BUDGET: usize = 1024 * 1024 * 1024;
+
+static BYTE_BUDGET: AtomicUsize = AtomicUsize::new(UNLOCK_BYTE_BUDGET);
+
+/// The byte budget of one unlock's inbound items (default [`UNLOCK_BYTE_BUDGET`]).
+pub fn unlock_byte_budget() -> usize {
+    BYTE_BUDGET.load(Ordering::Relaxed)
+}
+
+/// Sets the byte budget of every later unlock (the enclave's `--unlock-budget-bytes`, for
+/// tests and small enclaves). Refused outside
+/// [`MIN_UNLOCK_BYTE_BUDGET`]..=[`MAX_UNLOCK_BYTE_BUDGET`].
+pub fn set_unlock_byte_budget(bytes: usize) -> Result<(), &'static str> {
+    if !(MIN_UNLOCK_BYTE_BUDGET..=MAX_UNLOCK_BYTE_BUDGET).contains(&bytes) {
+        return Err("the unlock byte budget must be between 256 KiB and 1 GiB");
+    }
+    BYTE_BUDGET.store(bytes, Ordering::Relaxed);
+    Ok(())
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,13 +157,10 @@ async fn register(
         .map_err(CourierError::from)?;
     state.set_protocol_store(Zeroizing::new(table.encode()))?;
     state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
-    let seal = SealTo {
-        id: *id,
-        ek: *opened.dk().ek_public(),
-        key_epoch: opened.dk().key_epoch(),
-    };
+    let seal = SealTo::new(id, opened.dk());
     let epoch = commit(enclave, opened, state, id, table.generation, None).await?;
-    courier.live.ensure(courier, credentials, seal).await;
+    // A refusal (older key epoch) is logged by kind inside `ensure`.
+    let _ = courier.live.ensure(courier, credentials, seal).await;
     Ok(json!({ "epoch": epoch, "registered": true }))
 }
 
@@ -163,22 +187,46 @@ async fn commit(
     }
 }
 
-/// Reads up to [`MAX_BATCH_ITEMS`] items from `from` on. Returns them and the next cursor.
+/// What [`read_queue`] read: the opened items, how many did not open, and the cursor past
+/// the last item consumed.
+struct QueueRead {
+    items: Vec<Zeroizing<Vec<u8>>>,
+    unopenable: usize,
+    next: u64,
+}
+
+/// Reads and opens (VAULT.md §6) the inbound items from `from` on, at most
+/// [`MAX_BATCH_ITEMS`] of them and at most [`unlock_byte_budget`] bytes of them, so one
+/// unlock's memory is bounded whatever the host has queued (COURIER.md §3 steps 2–3). Each
+/// range the host answers is opened at once and its raw copies dropped, so raw and opened
+/// copies of the whole batch are never held together. An item that does not open (not
+/// written by the channel's receiver, another key epoch, corrupt) is consumed and counted;
+/// an item that would take the batch past the budget is not consumed and waits for the
+/// next unlock.
 async fn read_queue(
     enclave: &Enclave,
     id: &ChannelId,
+    dk: &Dk,
     from: u64,
-) -> Result<(Vec<(u64, Vec<u8>)>, u64), Failure> {
-    let mut items = Vec::new();
-    let mut next = from;
-    while items.len() < MAX_BATCH_ITEMS {
+) -> Result<QueueRead, Failure> {
+    let budget = unlock_byte_budget();
+    let mut read = QueueRead {
+        items: Vec::new(),
+        unopenable: 0,
+        next: from,
+    };
+    let mut bytes = 0usize;
+    let mut count = 0usize;
+    'ranges: while count < MAX_BATCH_ITEMS && bytes < budget {
+        let max_items = (MAX_BATCH_ITEMS - count).min(MAX_RANGE_ITEMS as usize);
+        let max_bytes = (budget - bytes).min(MAX_RANGE_BYTES as usize);
         let r = enclave
             .blobs
             .call(&BlobRequest::QueueRange {
                 queue: names::inbound(id),
-                from: next,
-                max_items: MAX_RANGE_ITEMS,
-                max_bytes: MAX_RANGE_BYTES,
+                from: read.next,
+                max_items: u32::try_from(max_items).unwrap_or(MAX_RANGE_ITEMS),
+                max_bytes: u32::try_from(max_bytes).unwrap_or(MAX_RANGE_BYTES),
             })
             .await
             .map_err(ChannelError::from)?;
@@ -194,14 +242,26 @@ async fn read_queue(
         }
         for (seq, item) in got {
             // The host chooses what it returns: sequence numbers must move strictly forward.
-            if seq < next {
+            if seq < read.next {
                 return Err(ChannelError::Integrity("queue items out of order".into()).into());
             }
-            next = seq + 1;
-            items.push((seq, item));
+            // The host may answer more than it was asked for: the budget is ours to keep.
+            if count >= MAX_BATCH_ITEMS || bytes + item.len() > budget {
+                break 'ranges;
+            }
+            bytes += item.len();
+            count += 1;
+            read.next = seq + 1;
+            match open_inbound(dk, id, &item) {
+                Ok(pt) => read.items.push(pt),
+                Err(e) => {
+                    read.unopenable += 1;
+                    tracing::warn!(error = %e, "inbound item does not open; skipped");
+                }
+            }
         }
     }
-    Ok((items, next))
+    Ok(read)
 }
 
 async fn unlock_run(
@@ -254,19 +314,11 @@ async fn unlock_run(
     let account = chunks::load(&enclave.blobs, id, opened.dk(), &table)
         .await
         .map_err(CourierError::from)?;
-    let (raw, next) = read_queue(enclave, id, slot.inbound_next).await?;
-    let mut items = Vec::with_capacity(raw.len());
-    let mut unopenable = 0usize;
-    for (_, item) in &raw {
-        match open_inbound(opened.dk(), id, item) {
-            Ok(pt) => items.push(pt),
-            Err(e) => {
-                unopenable += 1;
-                tracing::warn!(error = %e, "inbound item does not open; skipped");
-            }
-        }
-    }
-    drop(raw);
+    let QueueRead {
+        items,
+        unopenable,
+        next,
+    } = read_queue(enclave, id, opened.dk(), slot.inbound_next).await?;
     let config = courier.config.clone();
     let batch = Batch {
         state,
@@ -293,11 +345,7 @@ async fn unlock_run(
     .await
     .map_err(CourierError::from)?;
     state.set_protocol_store(Zeroizing::new(new_table.encode()))?;
-    let seal = SealTo {
-        id: *id,
-        ek: *opened.dk().ek_public(),
-        key_epoch: opened.dk().key_epoch(),
-    };
+    let seal = SealTo::new(id, opened.dk());
     let epoch = commit(
         enclave,
         opened,
@@ -324,7 +372,8 @@ async fn unlock_run(
         courier.live.stop(id);
         courier.release(id);
     } else {
-        courier
+        // A refusal (older key epoch) is logged by kind inside `ensure`.
+        let _ = courier
             .live
             .ensure(courier, outcome.credentials, seal)
             .await;

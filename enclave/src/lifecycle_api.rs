@@ -931,8 +931,16 @@ async fn enact_remove(
         // the commit fails, the old state's cursor reads the old items, and the copies
         // (new key epoch) are skipped as unopenable: nothing is handled twice.
         for pt in &waiting {
-            let item =
-                crate::vault::seal_inbound(rk.dk.ek_public(), id, key_epoch, pt, &mut OsRng)?;
+            // Authenticated as the new epoch's receiver would (VAULT.md §6).
+            let auth = crate::vault::InboundAuthKey::derive(&rk.dk, id);
+            let item = crate::vault::seal_inbound(
+                rk.dk.ek_public(),
+                &auth,
+                id,
+                key_epoch,
+                pt,
+                &mut OsRng,
+            )?;
             match enclave
                 .blobs
                 .call(&BlobRequest::QueueAppend {
@@ -1120,11 +1128,7 @@ async fn send_notices(
     )
     .await?;
     state.set_protocol_store(Zeroizing::new(stored.encode()))?;
-    let seal = SealTo {
-        id: *id,
-        ek: *opened.dk().ek_public(),
-        key_epoch: opened.dk().key_epoch(),
-    };
+    let seal = SealTo::new(id, opened.dk());
     let epoch = match enclave.channels.commit(&enclave.blobs, opened, state).await {
         Ok(e) => {
             chunks::collect_garbage(&enclave.blobs, id, Some(generation)).await;
@@ -1135,7 +1139,8 @@ async fn send_notices(
             return Err(e.into());
         }
     };
-    courier
+    // A refusal (older key epoch) is logged by kind inside `ensure`.
+    let _ = courier
         .live
         .ensure(courier, outcome.credentials, seal)
         .await;

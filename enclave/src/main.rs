@@ -48,6 +48,10 @@ struct Cli {
     /// Simulation only: the stand-in's sealed-sender trust root.
     #[arg(long)]
     signal_trust_root: Option<PathBuf>,
+    /// Bytes of inbound queue items one unlock reads at most (COURIER.md §3 step 2); the rest
+    /// wait for the next unlock. 256 KiB..=1 GiB.
+    #[arg(long, default_value_t = enclave::courier_api::UNLOCK_BYTE_BUDGET)]
+    unlock_budget_bytes: usize,
 }
 
 /// Roots a production build pins: set at build time so they are part of the measurement.
@@ -109,6 +113,8 @@ fn main() -> anyhow::Result<()> {
     enclave::logging::init();
     let cli = Cli::parse();
     let signal = signal_settings(&cli)?;
+    enclave::courier_api::set_unlock_byte_budget(cli.unlock_budget_bytes)
+        .map_err(|e| anyhow::anyhow!("--unlock-budget-bytes: {e}"))?;
     let platform: Arc<dyn Platform> = match cli.platform {
         PlatformArg::Simulated => {
             let path = cli

@@ -36,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         now += u64::from(head >> 6) * 100_000;
         let body = String::from_utf8_lossy(body);
         let effects = if head & 0x38 == 0x38 {
-            handle_identity_change(&mut state, &sender)
+            // With a safety number every other time, so the "changed again" path runs too.
+            let digits = (head & 1 == 1).then_some("00000 11111 22222 33333 44444 55555");
+            handle_identity_change(&mut state, &sender, digits)
         } else {
             handle_message(
                 &mut state,

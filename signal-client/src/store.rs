@@ -126,6 +126,11 @@ pub struct Identities {
     /// Names whose identity must not change when sending (SPEC.md §1, identity policy).
     /// Not encoded: the caller sets it for each operation.
     strict: HashSet<String>,
+    /// The key a strict name's send refused, by name, until the caller takes it
+    /// (`take_refused_identity`): the key the service now serves for them, which the caller
+    /// may show (as a safety number) and pin. Not encoded. A lock, because trust is asked
+    /// through `&self` (also by the fan-out's threads).
+    refused: std::sync::Mutex<HashMap<String, IdentityKey>>,
 }
 
 /// One-time EC prekeys (libsignal's `PreKeyStore`).
@@ -304,6 +309,7 @@ impl ProtocolStore {
                 known: HashMap::new(),
                 changes: Vec::new(),
                 strict: HashSet::new(),
+                refused: std::sync::Mutex::new(HashMap::new()),
             },
             prekeys: PreKeys::default(),
             signed_prekeys: SignedPreKeys::default(),
@@ -500,6 +506,30 @@ impl ProtocolStore {
         self.identities.known.get(&aci.service_id_string()).copied()
     }
 
+    /// The identity key a send to strict `aci` refused since the last call, if any (SPEC.md
+    /// §1, identity policy): what the service served for them instead of the key on record.
+    pub fn take_refused_identity(&mut self, aci: &Aci) -> Option<IdentityKey> {
+        let mut refused = self
+            .identities
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        refused.remove(&aci.service_id_string())
+    }
+
+    /// Makes `key` the identity key on record for `aci`, whatever was there, without
+    /// reporting a change: the caller has decided to trust exactly this key (the enclave:
+    /// the key it showed the admins as a safety number). Sessions are kept; a session with
+    /// another key is refused when sending to `aci` strictly.
+    pub fn pin_identity(&mut self, aci: &Aci, key: IdentityKey) {
+        let name = aci.service_id_string();
+        self.identities.changes.retain(|n| *n != name);
+        if self.identities.known.len() < MAX_IDENTITIES || self.identities.known.contains_key(&name)
+        {
+            self.identities.known.insert(name, key);
+        }
+    }
+
     /// Forgets the identity key on record for `aci`, so the next one seen is accepted as
     /// the first (trust on first use), strict or not. The enclave calls this when another
     /// admin re-authorizes an admin whose safety number changed. Sessions are kept.
@@ -637,7 +667,14 @@ impl IdentityKeyStore for Identities {
         // reported through save_identity and the caller applies policy. Sending to a strict
         // name trusts only the key on record (or any key when none is) (SPEC.md §1).
         if matches!(direction, Direction::Sending) && self.strict.contains(address.name()) {
-            return Ok(self.known.get(address.name()).is_none_or(|k| k == identity));
+            let trusted = self.known.get(address.name()).is_none_or(|k| k == identity);
+            if !trusted {
+                let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+                if refused.len() < MAX_STRICT || refused.contains_key(address.name()) {
+                    refused.insert(address.name().to_owned(), *identity);
+                }
+            }
+            return Ok(trusted);
         }
         Ok(true)
     }

@@ -40,6 +40,8 @@ pub struct StackOpts {
     /// `SEALBOOST_LOG` for host and enclave (default `debug`, so failures explain
     /// themselves; `info` is what a deployment runs).
     pub log: Option<String>,
+    /// More `sealboost-enclave` options (e.g. `--unlock-budget-bytes=…`).
+    pub enclave_args: Vec<String>,
 }
 
 /// Where a running signal-sim is and how to trust it.
@@ -173,6 +175,9 @@ impl Stack {
                     dir.join("ca").join(deploy::SIM_ATTESTER_PEM).display()
                 ),
             ] {
+                cmd.arg(format!("--enclave-arg={a}"));
+            }
+            for a in &opts.enclave_args {
                 cmd.arg(format!("--enclave-arg={a}"));
             }
             if let Some(sim) = &opts.signal {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use enclave::vault::{names, seal_inbound, ChannelId, KeyRecord};
+use enclave::vault::{names, seal_inbound, ChannelId, InboundAuthKey, KeyRecord};
 use wire::blob::{BlobRequest, BlobResponse};
 
 use crate::signal::AdminCli;
@@ -64,12 +64,15 @@ pub fn opts(sim: &Sim, dir: &Path) -> StackOpts {
 }
 
 /// What a hostile host can do to a channel's inbound queue: seal `plaintext` to the
-/// channel's EK, which its key record holds in clear.
+/// channel's EK, which its key record holds in clear, in the current item format, with an
+/// authentication key of its own (it never sees the channel's, VAULT.md §6). The enclave
+/// must count such an item as rejected and act on nothing in it.
 pub async fn seal_for_channel(stack: &Stack, id: &ChannelId, plaintext: &[u8]) -> Vec<u8> {
     let (_, record) = get_blob(stack, names::key_record(id)).await.unwrap();
     let record = KeyRecord::decode(&record).unwrap();
     seal_inbound(
         record.ek_public(),
+        &InboundAuthKey::from_bytes([0x42; 32]),
         id,
         record.key_epoch(),
         plaintext,

@@ -365,6 +365,7 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     // What the host keeps from before the removal.
     let (_, old_state) = get_blob(&stack, names::state(&id)).await.unwrap();
     let (_, old_record) = get_blob(&stack, names::key_record(&id)).await.unwrap();
+    let old_chunks = chunk_blobs(&stack, &id).await;
 
     // A message waits in the queue (sealed to the old EK) when the removal happens.
     let mut s1 = phone(&sim.info, "+15550002001").await;
@@ -461,6 +462,83 @@ async fn removed_admin_cannot_read_post_removal_data_others_get_new_key_by_otp()
     assert!(e.contains("rollback_detected"), "{e}");
     let e = fails(&b, &["channel", "members", &ch]);
     assert!(e.contains("rollback_detected"), "{e}");
+    // With the old account chunks put back too, B's old key still runs no unlock of the old
+    // state, and the live receiver is not re-armed on the old EK (COURIER.md §4): new
+    // envelopes stay sealed to the new key epoch, which B's old DK cannot open.
+    for (name, data) in old_chunks {
+        let expected = get_blob(&stack, name.clone()).await.map_or(0, |(v, _)| v);
+        let r = blob_call(
+            &stack,
+            BlobRequest::Put {
+                name,
+                expected,
+                data,
+            },
+        )
+        .await;
+        assert!(matches!(r, BlobResponse::Written { .. }), "{r:?}");
+    }
+    let e = fails(&b, &["mailbox", &ch]);
+    assert!(e.contains("rollback_detected"), "{e}");
+    let before = queue_items(&stack, &id).await.len();
+    let mut s3 = phone(&sim.info, "+15550002003").await;
+    s3.send_text(CHANNEL, "HELLO").await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let newest = loop {
+        let items = queue_items(&stack, &id).await;
+        if items.len() > before {
+            break items.into_iter().last().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing queued");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        newest[1..9],
+        2u64.to_be_bytes(),
+        "sealed to the old key epoch"
+    );
+    assert!(matches!(
+        enclave::vault::open_inbound(&old_dk, &id, &newest),
+        Err(VaultError::KeyEpochMismatch { .. })
+    ));
+}
+
+/// The channel's inbound queue as the host stores it.
+async fn queue_items(stack: &Stack, id: &enclave::vault::ChannelId) -> Vec<Vec<u8>> {
+    let r = blob_call(
+        stack,
+        BlobRequest::QueueRange {
+            queue: names::inbound(id),
+            from: 0,
+            max_items: 1024,
+            max_bytes: 8 * 1024 * 1024,
+        },
+    )
+    .await;
+    let BlobResponse::Items { items } = r else {
+        panic!("{r:?}")
+    };
+    items.into_iter().map(|(_, item)| item).collect()
+}
+
+/// The channel's account chunks as the host stores them (name, bytes).
+async fn chunk_blobs(stack: &Stack, id: &enclave::vault::ChannelId) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let r = blob_call(
+        stack,
+        BlobRequest::List {
+            prefix: format!("ch/{}/ps/", id.to_hex()).into_bytes(),
+            limit: 1000,
+        },
+    )
+    .await;
+    let BlobResponse::Names { names } = r else {
+        panic!("{r:?}")
+    };
+    let mut out = Vec::new();
+    for (name, _) in names {
+        out.push((name.clone(), get_blob(stack, name).await.unwrap().1));
+    }
+    out
 }
 
 /// VAULT.md §16: an enclave that dies after writing the stale table and the state but before

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use libsignal_protocol::{Aci, Fingerprint, IdentityKey};
 use sealboost_tests::signal::{bodies, otp_in, AdminCli, Handset, World};
 
 const CHANNEL: &str = "+15550019000";
@@ -118,9 +119,9 @@ async fn reinstalled_admin_gets_nothing_on_the_send_path_until_re_added() {
     let got = bodies(&a1.quiet().await);
     assert!(!got.iter().any(|t| t.contains("safety number")), "{got:?}");
 
-    // ADMIN 2 no longer counts as an admin, and the enclave will not act as them. (Nothing
-    // is sent to them before the re-ADD, so the key the channel has on record for them is
-    // still the old one: the re-ADD itself must make the new one acceptable.)
+    // ADMIN 2 no longer counts as an admin, and the enclave will not act as them. (The key
+    // the service served for them, which the send refused, is now the one on record: the
+    // re-ADD trusts exactly it.)
     let v = json(&w.cli.ok(&["private", &w.ch, "Anyone", "there?", "--json"]));
     let texts = v["texts"].to_string();
     assert!(
@@ -188,4 +189,102 @@ async fn admin_deauthorized_mid_batch_gets_nothing_meant_for_admins() {
         "a hotline message handled while they were an admin reached the new phone: {got:?}"
     );
     assert!(got.is_empty(), "{got:?}");
+}
+
+/// The safety number between `local` and `remote` as the Signal apps compute it (libsignal's
+/// `Fingerprint`, version 2 over the ACIs' UUID bytes, 5200 iterations), in twelve groups
+/// of five digits.
+fn safety_number(local: (&Aci, &IdentityKey), remote: (&Aci, &IdentityKey)) -> String {
+    let fp = Fingerprint::new(
+        2,
+        5200,
+        &local.0.service_id_binary(),
+        local.1,
+        &remote.0.service_id_binary(),
+        remote.1,
+    )
+    .unwrap();
+    let digits = fp.display_string().unwrap();
+    assert_eq!(digits.len(), 60);
+    digits
+        .as_bytes()
+        .chunks(5)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The phone's own identity key.
+fn own_key(h: &Handset) -> IdentityKey {
+    *h.p.client.account.store.identity_key_pair().identity_key()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_re_add_pins_the_observed_key_and_a_third_key_deauthorizes_again() {
+    const A1: &str = "+15550721001";
+    const A2: &str = "+15550721002";
+    const S1: &str = "+15550722001";
+    const S2: &str = "+15550722002";
+    let (w, mut a1, a2, _s1, _s2) = channel_with_two_admins(A1, A2, S1, S2).await;
+    let a2_aci = a2.p.aci();
+    drop(a2);
+
+    // ADMIN 2 reinstalls and writes: deauthorized, and ADMIN 1 is shown the safety number of
+    // exactly the key that message came with.
+    let mut a2 = handset(&w, A2).await;
+    a2.p.send_text(CHANNEL, "Hello from my new phone")
+        .await
+        .unwrap();
+    w.process(1);
+    let channel = Box::pin(a2.p.client.lookup(CHANNEL))
+        .await
+        .unwrap()
+        .unwrap();
+    let channel_key = a2.p.client.account.store.identity(&channel).unwrap();
+    let second = safety_number((&channel, &channel_key), (&a2_aci, &own_key(&a2)));
+    // The admin's app, computing it from its side, shows the same digits.
+    assert_eq!(
+        safety_number((&a2_aci, &own_key(&a2)), (&channel, &channel_key)),
+        second
+    );
+    let notice = a1.expect("ADMIN 2's safety number changed").await;
+    assert!(notice.ends_with(&format!("\n{second}")), "{notice}");
+
+    // ADMIN 1 compares it with ADMIN 2 and re-ADDs them: the confirmation shows it again.
+    a1.p.send_text(CHANNEL, &format!("ADD {A2}")).await.unwrap();
+    w.process(1);
+    a2.expect("You are now ADMIN 2 of this channel.").await;
+    let confirmation = a1.expect("ADMIN 2 is an admin again").await;
+    assert!(
+        confirmation.ends_with(&format!("\n{second}")),
+        "{confirmation}"
+    );
+    a1.p.send_text(CHANNEL, "! Welcome back").await.unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["withheld"], 0, "{v}");
+    assert_eq!(
+        a2.expect("Welcome back").await,
+        "[BROADCAST FROM ADMIN 1]\nWelcome back"
+    );
+
+    // A third key (another reinstall) is another change: the channel writes first, the
+    // pinned key refuses it, ADMIN 2 is deauthorized again and ADMIN 1 sees its number.
+    drop(a2);
+    let mut a2 = handset(&w, A2).await;
+    let third = safety_number((&channel, &channel_key), (&a2_aci, &own_key(&a2)));
+    assert_ne!(third, second);
+    a1.p.send_text(CHANNEL, "! Storm tonight").await.unwrap();
+    let v = w.process(1);
+    assert_eq!(v["stats"]["withheld"], 1, "{v}");
+    let notice = a1.expect("ADMIN 2's safety number changed").await;
+    assert!(notice.ends_with(&format!("\n{third}")), "{notice}");
+    let got = bodies(&a2.quiet().await);
+    assert!(got.is_empty(), "the third key got {got:?}");
+    let v = json(&w.cli.ok(&["private", &w.ch, "Anyone", "there?", "--json"]));
+    assert!(
+        v["texts"]
+            .to_string()
+            .contains("Private message sent to 0 other admins."),
+        "{v}"
+    );
 }

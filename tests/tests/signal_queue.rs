@@ -71,7 +71,8 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     let (sim, stack, admin, ch) = (&w.sim, &w.stack, &w.cli, w.ch.clone());
     let id = channel_id(&ch);
 
-    // The host knows EK (it is in the key record in clear), so it can seal anything to it.
+    // The host knows EK (it is in the key record in clear), so it can seal anything to it,
+    // but not authenticate it as the channel's receiver (VAULT.md §6).
     let garbage_envelope = seal_for_channel(stack, &id, b"\xff\xff not a protobuf").await;
     let bad_ciphertext = seal_for_channel(
         stack,
@@ -103,9 +104,46 @@ async fn malformed_inbound_items_are_counted_and_skipped() {
     // The enclave is alive and the log names the errors without any content.
     assert_eq!(http_get(stack.health, "/healthz").unwrap().0, 200);
     let log = stack.host_log();
-    assert!(log.contains("inbound envelope rejected"), "{log}");
     assert!(log.contains("does not open"), "{log}");
+    assert!(
+        log.contains("inbound item not written by the channel's receiver"),
+        "{log}"
+    );
     assert!(!log.contains("not a protobuf"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_unlock_reads_at_most_its_byte_budget_and_the_next_ones_drain_the_rest() {
+    const BUDGET: usize = 16 * 1024 * 1024;
+    const ITEMS: usize = 100;
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&tmp.path().join("sim"), &[]);
+    let stack = Stack::start_with(StackOpts {
+        signal: Some(sim.info.clone()),
+        enclave_args: vec![format!("--unlock-budget-bytes={BUDGET}")],
+        ..Default::default()
+    });
+    let admin = AdminCli::new(&stack);
+    let ch = admin.channel(ADMIN, CHANNEL);
+    let id = channel_id(&ch);
+    // A flooding host: 100 items of the largest size (25 MiB in all).
+    let big = vec![0x5a; enclave::vault::MAX_INBOUND_PLAINTEXT_LEN];
+    let item = seal_for_channel(&stack, &id, &big).await;
+    assert_eq!(item.len(), wire::blob::MAX_QUEUE_ITEM_LEN);
+    for _ in 0..ITEMS {
+        append_inbound(&stack, &id, item.clone()).await;
+    }
+    admin.wait_queued(&ch, ITEMS as u64);
+    // One unlock holds at most the budget: 64 such items; the rest wait.
+    let per_unlock = BUDGET / item.len();
+    let first = admin.mailbox(&ch);
+    assert_eq!(first["stats"]["rejected"], per_unlock, "{first}");
+    assert_eq!(first["remaining"], ITEMS - per_unlock, "{first}");
+    let second = admin.mailbox(&ch);
+    assert_eq!(second["stats"]["rejected"], ITEMS - per_unlock, "{second}");
+    assert_eq!(second["remaining"], 0, "{second}");
+    let third = admin.mailbox(&ch);
+    assert_eq!(third["stats"]["rejected"], 0, "{third}");
 }
 
 #[tokio::test(flavor = "current_thread")]

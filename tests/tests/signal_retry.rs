@@ -166,7 +166,9 @@ async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_recei
     receive_until(&mut sub, WAIT, |m| !bodies(m).is_empty()).await;
 
     // The host seals to EK a well-formed SignalMessage "from" the subscriber: the channel
-    // has no session it fits, but the sender is only the host's word.
+    // has no session it fits, and the sender is only the host's word. It cannot
+    // authenticate the item as the channel's receiver (VAULT.md §6), so the item is refused
+    // before anything in it is read.
     let mut rng = rand::rng();
     let key = |rng: &mut _| KeyPair::generate(rng).public_key;
     let forged = SignalMessage::new(
@@ -195,7 +197,9 @@ async fn an_unsealed_envelope_naming_a_sender_is_not_answered_with_a_retry_recei
     let v = w.cli.mailbox(&ch);
     assert_eq!(v["stats"]["rejected"], 1, "{v}");
     assert_eq!(v["stats"]["retry_requested"], 0, "{v}");
-    assert!(stack.host_log().contains("unsealed: not asked for again"));
+    assert!(stack
+        .host_log()
+        .contains("inbound item not written by the channel's receiver"));
 
     // Nothing reached the subscriber, whose session with the channel still works.
     sub.receive_for(Duration::from_secs(2)).await.unwrap();

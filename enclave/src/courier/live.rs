@@ -17,7 +17,7 @@ use wire::blob::{BlobRequest, BlobResponse};
 
 use super::Courier;
 use crate::blob_client::BlobClient;
-use crate::vault::{names, seal_inbound, ChannelId};
+use crate::vault::{names, seal_inbound, ChannelId, Dk, InboundAuthKey};
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -94,17 +94,54 @@ impl Backoff {
     }
 }
 
-/// What the receiver needs to seal for one channel.
-#[derive(Debug, Clone, Copy)]
+/// What the receiver needs to seal for one channel: EK, its key epoch, and the inbound
+/// authentication key of that epoch (VAULT.md §6), which marks the items as written by this
+/// enclave's receiver. Built from DK at an unlock; holds no DK. Never `Clone` or `Copy` (the
+/// authentication key is zeroized on drop); `Debug` shows only the key epoch.
 pub struct SealTo {
     pub id: ChannelId,
     pub ek: [u8; 32],
     pub key_epoch: u64,
+    auth: InboundAuthKey,
+}
+
+impl SealTo {
+    /// What the receiver of channel `id` needs, from the unlocked DK.
+    pub fn new(id: &ChannelId, dk: &Dk) -> SealTo {
+        SealTo {
+            id: *id,
+            ek: *dk.ek_public(),
+            key_epoch: dk.key_epoch(),
+            auth: InboundAuthKey::derive(dk, id),
+        }
+    }
+}
+
+impl std::fmt::Debug for SealTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealTo")
+            .field("key_epoch", &self.key_epoch)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Entry {
-    seal: SealTo,
+    ek: [u8; 32],
+    key_epoch: u64,
     task: AbortHandle,
+}
+
+/// Why [`LiveTable::ensure`] did not (re)start a receiver. Safe to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotArmed {
+    /// The key epoch is lower than one this enclave has armed for the channel since boot:
+    /// an unlock of rolled-back key material (VAULT.md §6.1). The receiver keeps sealing to
+    /// the newer EK (or stays stopped).
+    #[error("refused to arm the live receiver on an older key epoch ({offered} < {highest})")]
+    OlderKeyEpoch { offered: u64, highest: u64 },
+    /// The Signal worker thread could not start it.
+    #[error("the live receiver could not be started")]
+    WorkerGone,
 }
 
 /// The running receivers, one per channel (by channel, never by person). Each runs on its
@@ -112,6 +149,9 @@ struct Entry {
 #[derive(Default)]
 pub struct LiveTable {
     inner: Mutex<HashMap<ChannelId, Entry>>,
+    /// The highest key epoch armed per channel since boot. Never lowered, also not when a
+    /// receiver stops (re-key, destroy), so an older EK is never armed again.
+    highest: Mutex<HashMap<ChannelId, u64>>,
 }
 
 impl std::fmt::Debug for LiveTable {
@@ -133,8 +173,23 @@ impl LiveTable {
     fn running(&self, seal: &SealTo) -> bool {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&seal.id).is_some_and(|e| {
-            e.seal.key_epoch == seal.key_epoch && e.seal.ek == seal.ek && !e.task.is_finished()
+            e.key_epoch == seal.key_epoch && e.ek == seal.ek && !e.task.is_finished()
         })
+    }
+
+    /// Records `seal`'s key epoch as armed unless a higher one was armed for the channel
+    /// since boot (the receiver's own rollback guard; `Channels::open` has its own).
+    fn admit(&self, seal: &SealTo) -> Result<(), NotArmed> {
+        let mut highest = self.highest.lock().unwrap_or_else(|p| p.into_inner());
+        let h = highest.entry(seal.id).or_insert(seal.key_epoch);
+        if seal.key_epoch < *h {
+            return Err(NotArmed::OlderKeyEpoch {
+                offered: seal.key_epoch,
+                highest: *h,
+            });
+        }
+        *h = seal.key_epoch;
+        Ok(())
     }
 
     /// Whether a receiver runs for `id` (one was started since this enclave started and
@@ -144,16 +199,28 @@ impl LiveTable {
         map.get(id).is_some_and(|e| !e.task.is_finished())
     }
 
-    /// Starts (or, after a key change, restarts) the receiver for `seal.id`.
-    pub async fn ensure(&self, courier: &Courier, credentials: Credentials, seal: SealTo) {
-        if self.running(&seal) {
-            return;
+    /// Starts (or, after a key change, restarts) the receiver for `seal.id`, unless `seal`
+    /// is of a lower key epoch than one armed for the channel since boot (COURIER.md §4):
+    /// then nothing changes and the refusal is logged by kind.
+    pub async fn ensure(
+        &self,
+        courier: &Courier,
+        credentials: Credentials,
+        seal: SealTo,
+    ) -> Result<(), NotArmed> {
+        if let Err(e) = self.admit(&seal) {
+            tracing::warn!(error = %e, "live receiver not re-armed");
+            return Err(e);
         }
+        if self.running(&seal) {
+            return Ok(());
+        }
+        let (id, ek, key_epoch) = (seal.id, seal.ek, seal.key_epoch);
         let worker = match courier.worker(&seal.id) {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the live receiver");
-                return;
+                return Err(NotArmed::WorkerGone);
             }
         };
         let http = worker.http();
@@ -165,13 +232,19 @@ impl LiveTable {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the live receiver");
-                return;
+                return Err(NotArmed::WorkerGone);
             }
         };
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = map.insert(seal.id, Entry { seal, task }) {
+        let entry = Entry {
+            ek,
+            key_epoch,
+            task,
+        };
+        if let Some(old) = map.insert(id, entry) {
             old.task.abort();
         }
+        Ok(())
     }
 
     /// Stops the receiver for `id` (channel destroyed).
@@ -183,10 +256,18 @@ impl LiveTable {
     }
 }
 
-/// Seals one envelope and appends it. `Ok` only when the host said the append is durable.
+/// Seals one envelope, authenticated as this receiver's (VAULT.md §6), and appends it.
+/// `Ok` only when the host said the append is durable.
 pub async fn store(blobs: &BlobClient, seal: &SealTo, envelope: &[u8]) -> Result<u64, String> {
-    let item = seal_inbound(&seal.ek, &seal.id, seal.key_epoch, envelope, &mut OsRng)
-        .map_err(|e| e.to_string())?;
+    let item = seal_inbound(
+        &seal.ek,
+        &seal.auth,
+        &seal.id,
+        seal.key_epoch,
+        envelope,
+        &mut OsRng,
+    )
+    .map_err(|e| e.to_string())?;
     match blobs
         .call(&BlobRequest::QueueAppend {
             queue: names::inbound(&seal.id),
@@ -259,6 +340,45 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seal(id: ChannelId, key_epoch: u64) -> SealTo {
+        SealTo {
+            id,
+            ek: [9; 32],
+            key_epoch,
+            auth: InboundAuthKey::from_bytes([7; 32]),
+        }
+    }
+
+    #[test]
+    fn courier_live_never_re_arms_an_older_key_epoch() {
+        let t = LiveTable::default();
+        let a = ChannelId::from_bytes([1; 16]);
+        let b = ChannelId::from_bytes([2; 16]);
+        assert_eq!(t.admit(&seal(a, 1)), Ok(()));
+        assert_eq!(t.admit(&seal(a, 2)), Ok(()));
+        // The same epoch again (a restart on the current key) is fine.
+        assert_eq!(t.admit(&seal(a, 2)), Ok(()));
+        assert_eq!(
+            t.admit(&seal(a, 1)),
+            Err(NotArmed::OlderKeyEpoch {
+                offered: 1,
+                highest: 2
+            })
+        );
+        // Stopping the receiver (a re-key stops it) does not forget the highest epoch.
+        t.stop(&a);
+        assert_eq!(
+            t.admit(&seal(a, 1)),
+            Err(NotArmed::OlderKeyEpoch {
+                offered: 1,
+                highest: 2
+            })
+        );
+        // Per channel.
+        assert_eq!(t.admit(&seal(b, 1)), Ok(()));
+        assert_eq!(format!("{:?}", seal(a, 3)), "SealTo { key_epoch: 3, .. }");
+    }
 
     #[test]
     fn courier_live_4409_backs_off_exponentially_to_the_cap_and_warns_once() {

@@ -161,7 +161,7 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         texts.extend(relay::take_addressed_to(&mut own, admin));
         effects.extend(own);
     }
-    trust_reauthorized(&mut client, &state, &deauthorized_before);
+    effects.extend(trust_reauthorized(&client, &state, &deauthorized_before));
     let (destroy, invites) = deliver(
         &mut client,
         &mut state,
@@ -293,7 +293,10 @@ async fn receive(
     if incoming.identity_changed {
         let was_authorized =
             state.member(&phone).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(&phone);
-        let notices = relay::handle_identity_change(state, &phone);
+        // The new key is on record now (receiving trusts, signal-client SPEC §1): it arrived
+        // over the authenticated path (VAULT.md §6.1), and a re-ADD pins exactly it.
+        let digits = admin_safety_number(client, state, &phone, &incoming.sender);
+        let notices = relay::handle_identity_change(state, &phone, digits.as_deref());
         if was_authorized && state.is_deauthorized(&phone) {
             // What was meant for them as an admin earlier in this batch (hotline messages,
             // admin copies) must not reach the new phone (COURIER.md §3.1).
@@ -480,18 +483,74 @@ fn deauthorized_admins(state: &ChannelState) -> Vec<Phone> {
 }
 
 /// Admins in `before` that another admin re-ADDed since (still admins, no longer
-/// deauthorized): their identity key on record is forgotten, so the one their phone has now
-/// is accepted when the channel next writes to them (COURIER.md §3.1).
-fn trust_reauthorized(client: &mut SignalClient, state: &ChannelState, before: &[Phone]) {
+/// deauthorized): they are trusted with exactly the identity key on record, the one observed
+/// when they were deauthorized (or when it changed again afterwards) and shown to the admins
+/// as a safety number; nothing is forgotten, so a different key later is another change and
+/// deauthorizes them again (COURIER.md §3.1). The other admins are shown that safety number
+/// once more with the re-ADD's confirmation.
+fn trust_reauthorized(
+    client: &SignalClient,
+    state: &ChannelState,
+    before: &[Phone],
+) -> Vec<Effect> {
+    let mut notices = Vec::new();
     for p in before {
         let back = state.member(p).is_some_and(|m| m.is_admin()) && !state.is_deauthorized(p);
         if !back {
             continue;
         }
-        if let Some(aci) = client.account.store.aci_for_e164(&p.to_e164_string()) {
-            client.account.store.forget_identity(&aci);
+        let Some(aci) = client.account.store.aci_for_e164(&p.to_e164_string()) else {
+            continue;
+        };
+        if let Some(digits) = safety_number(client, &aci) {
+            notices.extend(relay::reauthorized_notice(state, p, &digits));
         }
     }
+    notices
+}
+
+/// Fingerprint version and iterations of the Signal apps' safety numbers (service-id
+/// version: the two accounts' ACIs as 16 UUID bytes).
+const SAFETY_NUMBER_VERSION: u32 = 2;
+const SAFETY_NUMBER_ITERATIONS: u32 = 5200;
+
+/// The safety number between the channel's account and `aci`'s identity key on record, as
+/// the Signal apps compute and show it (libsignal `Fingerprint`, twelve groups of five
+/// digits). `None` without a key on record.
+fn safety_number(client: &SignalClient, aci: &Aci) -> Option<String> {
+    let theirs = client.account.store.identity(aci)?;
+    let ours = *client.account.store.identity_key_pair().identity_key();
+    let fp = libsignal_protocol::Fingerprint::new(
+        SAFETY_NUMBER_VERSION,
+        SAFETY_NUMBER_ITERATIONS,
+        &client.account.credentials.aci.service_id_binary(),
+        &ours,
+        &aci.service_id_binary(),
+        &theirs,
+    )
+    .ok()?;
+    let digits = fp.display_string().ok()?;
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .chunks(5)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    Some(groups.join(" "))
+}
+
+/// [`safety_number`] for `phone` if they are an admin (authorized or deauthorized): only
+/// admins' identity changes are shown to anyone.
+fn admin_safety_number(
+    client: &SignalClient,
+    state: &ChannelState,
+    phone: &Phone,
+    aci: &Aci,
+) -> Option<String> {
+    state
+        .member(phone)
+        .is_some_and(|m| m.is_admin())
+        .then(|| safety_number(client, aci))
+        .flatten()
 }
 
 /// Makes the channel's authorized admins strict in the protocol store: sending to one whose
@@ -529,7 +588,7 @@ async fn deliver(
     let profile_key = client.account.profile_key().to_vec();
     let mut withheld: Vec<Phone> = Vec::new();
     for _round in 0..MAX_EFFECT_ROUNDS {
-        let mut changed: Vec<Phone> = Vec::new();
+        let mut changed: Vec<(Phone, Aci)> = Vec::new();
         let mut follow_ups: Vec<Effect> = Vec::new();
         for effect in effects.drain(..) {
             let (to, dm) = match effect {
@@ -591,18 +650,29 @@ async fn deliver(
                         stats.delivered += 1;
                         if report.identity_changed {
                             if let Some(&i) = by_aci.get(&aci) {
-                                changed.push(to[i].duplicate());
+                                changed.push((to[i].duplicate(), aci));
                             }
                         }
                     }
                     Err(signal_client::Error::UntrustedIdentity) => {
                         stats.withheld += 1;
                         tracing::warn!("an admin's safety number changed; nothing sent to them");
+                        // The key the service served instead (its TLS ends in the enclave)
+                        // goes on record: the admins are shown its safety number, and a
+                        // re-ADD trusts exactly it (COURIER.md §3.1).
+                        if let Some(key) = client.account.store.take_refused_identity(&aci) {
+                            client.account.store.pin_identity(&aci, key);
+                        }
                         let Some(p) = by_aci.get(&aci).map(|&i| &to[i]) else {
                             continue;
                         };
                         if !withheld.contains(p) {
-                            follow_ups.extend(relay::handle_identity_change(state, p));
+                            let digits = admin_safety_number(client, state, p, &aci);
+                            follow_ups.extend(relay::handle_identity_change(
+                                state,
+                                p,
+                                digits.as_deref(),
+                            ));
                             withheld.push(p.duplicate());
                         }
                     }
@@ -614,8 +684,9 @@ async fn deliver(
                 }
             }
         }
-        for p in &changed {
-            follow_ups.extend(relay::handle_identity_change(state, p));
+        for (p, aci) in &changed {
+            let digits = admin_safety_number(client, state, p, aci);
+            follow_ups.extend(relay::handle_identity_change(state, p, digits.as_deref()));
         }
         if let Some((v, texts)) = viewer.as_mut() {
             texts.extend(

@@ -4,7 +4,7 @@
 use zeroize::Zeroizing;
 
 use super::parse::{parse, Problem, Request};
-use super::strings::{render, Change, Msg};
+use super::strings::{render, with_safety_number, Change, Msg};
 use super::{
     Attachment, Effect, Incoming, MAX_ATTACHMENTS, MAX_ATTACHMENT_POINTER_LEN, MAX_BODY_LEN,
 };
@@ -663,17 +663,59 @@ fn timer_update(state: &mut ChannelState, out: &mut Out, s: &Sender, secs: u32) 
     setting(state, out, s, by, Change::Timer(secs));
 }
 
-/// A safety-number change of `who` (DESIGN §5): an authorized admin is deauthorized until
-/// another admin re-ADDs them, and the other admins are told; a subscriber's change is
-/// trusted (the integrator re-sends), so nothing happens.
-pub fn handle_identity_change(state: &mut ChannelState, who: &Phone) -> Vec<Effect> {
+/// A safety-number change of `who` (DESIGN §5, COURIER.md §3.1): an authorized admin is
+/// deauthorized until another admin re-ADDs them, and the other admins are told, with
+/// `safety_number` (the new key's, when the integrator knows it) so that they can compare it
+/// with the admin out of band; a deauthorized admin whose key changed again stays
+/// deauthorized and the admins are shown the newer number (a re-ADD trusts only that one); a
+/// subscriber's change is trusted (the integrator re-sends), so nothing happens.
+pub fn handle_identity_change(
+    state: &mut ChannelState,
+    who: &Phone,
+    safety_number: Option<&str>,
+) -> Vec<Effect> {
+    let mut out = Out {
+        effects: Vec::new(),
+    };
+    let text = |l, msg| match safety_number {
+        Some(d) => with_safety_number(l, render(l, msg), d),
+        None => render(l, msg),
+    };
+    if let Some(n) = authorized_admin(state, who) {
+        if state.deauthorize(who).is_ok() {
+            out.admins(state, &[who], |l| text(l, Msg::IdentityChanged(n)), &[]);
+        }
+    } else if let (Some(n), Some(_)) = (deauthorized_admin(state, who), safety_number) {
+        out.admins(
+            state,
+            &[who],
+            |l| text(l, Msg::IdentityChangedAgain(n)),
+            &[],
+        );
+    }
+    out.finish(state)
+}
+
+/// A re-ADD made `who` an admin again, trusting the identity key whose safety number is
+/// `safety_number` (COURIER.md §3.1): the other admins are shown it once more.
+pub fn reauthorized_notice(state: &ChannelState, who: &Phone, safety_number: &str) -> Vec<Effect> {
     let mut out = Out {
         effects: Vec::new(),
     };
     if let Some(n) = authorized_admin(state, who) {
-        if state.deauthorize(who).is_ok() {
-            out.admins(state, &[who], |l| render(l, Msg::IdentityChanged(n)), &[]);
-        }
+        out.admins(
+            state,
+            &[who],
+            |l| with_safety_number(l, render(l, Msg::Reauthorized(n)), safety_number),
+            &[],
+        );
     }
     out.finish(state)
+}
+
+/// The admin index of `phone` if they are an admin whose safety-number change deauthorized
+/// them.
+fn deauthorized_admin(state: &ChannelState, phone: &Phone) -> Option<u16> {
+    let m = state.member(phone)?;
+    m.admin_index().filter(|_| state.is_deauthorized(phone))
 }

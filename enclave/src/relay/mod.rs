@@ -85,7 +85,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use crate::vault::model::{ChannelState, Language, Phone};
-pub use dispatch::{handle_identity_change, handle_message};
+pub use dispatch::{handle_identity_change, handle_message, reauthorized_notice};
 pub use parse::{MAX_INVITEES, MAX_INVITE_ARG_LEN, MAX_PHONE_ARG_LEN};
 
 /// Longest message body handled; longer bodies get a "too long" answer and go nowhere.

@@ -108,6 +108,10 @@ pub(crate) enum Msg {
     TimerReverted(u32),
     TimerOffRefused,
     IdentityChanged(u16),
+    /// A deauthorized admin's identity key changed once more (COURIER.md §3.1).
+    IdentityChangedAgain(u16),
+    /// A re-ADD trusts the admin again with the key shown.
+    Reauthorized(u16),
     AddInviting,
     AdminInviting {
         by: u16,
@@ -130,6 +134,19 @@ pub(crate) enum Msg {
 }
 
 use Language::{De, En, Es, Fr};
+
+/// A notice followed by the safety number it is about (COURIER.md §3.1): a line saying what
+/// to do with it, then its 60 digits in twelve groups of five, as the Signal apps show it.
+pub(crate) fn with_safety_number(l: Language, notice: String, digits: &str) -> String {
+    let how = pick(
+        l,
+        "Safety number (compare it with them in person or on a call; their Signal app shows it for this channel's chat):",
+        "Número de seguridad (compáralo con esa persona en persona o por llamada; su app de Signal lo muestra en el chat de este canal):",
+        "Numéro de sécurité (comparez-le avec la personne, en face ou par appel ; son app Signal l'affiche dans la conversation de cette chaîne) :",
+        "Sicherheitsnummer (vergleicht sie persönlich oder per Anruf; ihre Signal-App zeigt sie im Chat dieses Kanals):",
+    );
+    format!("{notice}\n{how}\n{digits}")
+}
 
 fn pick(l: Language, en: &str, es: &str, fr: &str, de: &str) -> String {
     match l {
@@ -693,6 +710,20 @@ pub(crate) fn render(l: Language, m: Msg) -> String {
             &format!("El número de seguridad de ADMIN {n} cambió. Queda desautorizado hasta que un admin vuelva a AGREGAR su número."),
             &format!("Le numéro de sécurité de ADMIN {n} a changé. Il ou elle est désautorisé·e jusqu'à ce qu'un·e admin AJOUTE à nouveau son numéro."),
             &format!("Die Sicherheitsnummer von ADMIN {n} hat sich geändert. ADMIN {n} ist gesperrt, bis ein Admin die Nummer erneut HINZUFÜGT."),
+        ),
+        Msg::IdentityChangedAgain(n) => pick(
+            l,
+            &format!("ADMIN {n}'s safety number changed again. They stay deauthorized; an ADD of their number trusts only the new safety number below."),
+            &format!("El número de seguridad de ADMIN {n} cambió otra vez. Sigue desautorizado; AGREGAR su número confía solo en el nuevo número de seguridad de abajo."),
+            &format!("Le numéro de sécurité de ADMIN {n} a encore changé. Il ou elle reste désautorisé·e ; AJOUTER son numéro ne fait confiance qu'au nouveau numéro de sécurité ci-dessous."),
+            &format!("Die Sicherheitsnummer von ADMIN {n} hat sich erneut geändert. ADMIN {n} bleibt gesperrt; HINZUFÜGEN vertraut nur der neuen Sicherheitsnummer unten."),
+        ),
+        Msg::Reauthorized(n) => pick(
+            l,
+            &format!("ADMIN {n} is an admin again, trusted with the safety number below. If it is not the one ADMIN {n} sees for this channel, REMOVE them."),
+            &format!("ADMIN {n} vuelve a ser admin, con la confianza puesta en el número de seguridad de abajo. Si no es el que ADMIN {n} ve para este canal, ELIMÍNALO."),
+            &format!("ADMIN {n} est de nouveau admin, avec le numéro de sécurité ci-dessous. Si ce n'est pas celui que ADMIN {n} voit pour cette chaîne, RETIREZ-le ou la."),
+            &format!("ADMIN {n} ist wieder Admin, mit der Sicherheitsnummer unten. Wenn ADMIN {n} für diesen Kanal eine andere sieht, ENTFERNE ADMIN {n}."),
         ),
         Msg::AddInviting => pick(
             l,

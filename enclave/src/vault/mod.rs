@@ -8,6 +8,7 @@
 //! SK (admin clients) ──HKDF(salt = channel id)──▶ KEK ──XChaCha20-Poly1305──▶ wrapped DK
 //! DK (X25519, per key epoch) ──HKDF(salt = channel id)──▶ DEK ──▶ sealed state
 //! EK = X25519 public of DK ──HPKE base mode──▶ inbound queue items (written while locked)
+//! DK ──HKDF(salt = channel id)──▶ inbound auth key ──HMAC──▶ the same items (live receiver)
 //! ```
 //!
 //! Key lifecycle (rotation with stale-key catch-up, one-time-passphrase onboarding, full
@@ -28,7 +29,10 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use inbound::{open_inbound, seal_inbound, INBOUND_HEADER_LEN, MAX_INBOUND_PLAINTEXT_LEN};
+pub use inbound::{
+    open_inbound, seal_inbound, InboundAuthKey, INBOUND_HEADER_LEN, INBOUND_MAC_LEN,
+    INBOUND_OVERHEAD, INBOUND_VERSION, MAX_INBOUND_PLAINTEXT_LEN,
+};
 pub use keys::{new_channel, ChannelId, Dk, KeyRecord, Sk, KEY_RECORD_LEN};
 pub use state::{
     claimed_key_epoch, open_state, padded_len, seal_state, MAX_PADDED_STATE_LEN,
@@ -87,6 +91,11 @@ pub enum VaultError {
     /// sealed for another channel, record kind or epoch.
     #[error("{record} failed authentication")]
     Corrupt { record: Record },
+    /// An inbound item's MAC does not verify under the channel's inbound authentication key
+    /// (VAULT.md §6): it was not written by this enclave's live receiver (or another holder
+    /// of that key), e.g. sealed to the public EK by the host.
+    #[error("{record} not written by the channel's receiver")]
+    Unauthenticated { record: Record },
     /// The input ends before its fixed header or a declared length.
     #[error("{record} truncated: {what}")]
     Truncated { record: Record, what: &'static str },

@@ -311,7 +311,7 @@ fn bans_silence_the_sender() {
     assert!(!c.state.is_banned(&phone(S1)));
     assert_eq!(invites(&e), [phone(S1)]);
     // A deauthorized admin writes to the hotline, but holds SK: BAN changes nothing.
-    handle_identity_change(&mut c.state, &phone(A2));
+    handle_identity_change(&mut c.state, &phone(A2), None);
     c.send(A2, "hola");
     let id = c.state.hotline_id_for(&phone(A2), c.now).unwrap();
     let e = c.send(A1, &format!("BAN @{id}"));
@@ -490,11 +490,46 @@ fn timer_changes() {
 }
 
 #[test]
+fn identity_change_notices_carry_the_safety_number() {
+    const DIGITS: &str = "12345 67890 12345 67890 12345 67890 12345 67890 12345 67890 12345 67890";
+    let mut c = Ch::new();
+    assert!(handle_identity_change(&mut c.state, &phone(S1), Some(DIGITS)).is_empty());
+    let e = handle_identity_change(&mut c.state, &phone(A2), Some(DIGITS));
+    assert!(c.state.is_deauthorized(&phone(A2)));
+    let notice = to(&e, A1);
+    assert_eq!(notice.len(), 1);
+    assert!(
+        notice[0].starts_with("ADMIN 2's safety number changed."),
+        "{notice:?}"
+    );
+    assert!(notice[0].ends_with(&format!("\n{DIGITS}")), "{notice:?}");
+    // Changed again while deauthorized: shown again, still deauthorized.
+    let e = handle_identity_change(&mut c.state, &phone(A2), Some(DIGITS));
+    assert!(c.state.is_deauthorized(&phone(A2)));
+    let notice = to(&e, A1);
+    assert!(
+        notice[0].starts_with("ADMIN 2's safety number changed again."),
+        "{notice:?}"
+    );
+    assert!(to(&e, A2).is_empty());
+    // A re-ADD: the confirmation to the other admins shows it too; not to the re-added one.
+    c.send(A1, "ADD +15550000002");
+    let e = crate::relay::reauthorized_notice(&c.state, &phone(A2), DIGITS);
+    let notice = to(&e, A1);
+    assert!(
+        notice[0].starts_with("ADMIN 2 is an admin again"),
+        "{notice:?}"
+    );
+    assert!(notice[0].ends_with(&format!("\n{DIGITS}")), "{notice:?}");
+    assert!(to(&e, A2).is_empty());
+}
+
+#[test]
 fn identity_change_admin_vs_subscriber() {
     let mut c = Ch::new();
-    assert!(handle_identity_change(&mut c.state, &phone(S1)).is_empty());
+    assert!(handle_identity_change(&mut c.state, &phone(S1), None).is_empty());
     assert!(!c.state.is_deauthorized(&phone(S1)));
-    let e = handle_identity_change(&mut c.state, &phone(A2));
+    let e = handle_identity_change(&mut c.state, &phone(A2), None);
     assert!(c.state.is_deauthorized(&phone(A2)));
     assert_eq!(to(&e, A1), [render(Language::En, Msg::IdentityChanged(2))]);
     assert!(to(&e, A2).is_empty());
@@ -507,7 +542,7 @@ fn identity_change_admin_vs_subscriber() {
     assert_eq!(to(&e, A1), ["[HOTLINE FROM @2]\nTRANSMITIR hola"]);
     assert!(to(&e, S1).is_empty());
     // A second change is a no-op; re-ADD reauthorizes with the same index.
-    assert!(handle_identity_change(&mut c.state, &phone(A2)).is_empty());
+    assert!(handle_identity_change(&mut c.state, &phone(A2), None).is_empty());
     let e = c.send(A1, "ADD +15550000002");
     assert!(c.is_admin(A2));
     assert_eq!(to(&e, A2), [render(Language::Es, Msg::AdminWelcome(2))]);
@@ -626,7 +661,7 @@ fn no_phone_number_in_any_text() {
         c.now += 1;
         effects.extend(c.send(*from, text));
     }
-    effects.extend(handle_identity_change(&mut c.state, &phone(A2)));
+    effects.extend(handle_identity_change(&mut c.state, &phone(A2), None));
     effects.extend(c.timer(S1, 5));
     effects.extend(c.timer(A1, 3600));
     let texts = all_texts(&effects);

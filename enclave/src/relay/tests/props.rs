@@ -83,7 +83,7 @@ proptest! {
             c.now += dt;
             let sender = phone(pool[who as usize]);
             let effects = if identity && timer.is_none() {
-                handle_identity_change(&mut c.state, &sender)
+                handle_identity_change(&mut c.state, &sender, None)
             } else {
                 handle_message(
                     &mut c.state,

@@ -6,8 +6,9 @@ use super::{channel, phone, rng};
 use crate::vault::model::ChannelState;
 use crate::vault::{
     names, new_channel, open_inbound, open_state, padded_len, seal_inbound, seal_state, ChannelId,
-    KeyRecord, Record, Sk, VaultError, KEY_RECORD_LEN, MAX_INBOUND_ITEM_LEN,
-    MAX_INBOUND_PLAINTEXT_LEN, MAX_PADDED_STATE_LEN, STATE_HEADER_LEN,
+    Dk, InboundAuthKey, KeyRecord, Record, Sk, VaultError, INBOUND_MAC_LEN, INBOUND_OVERHEAD,
+    INBOUND_VERSION, KEY_RECORD_LEN, MAX_INBOUND_ITEM_LEN, MAX_INBOUND_PLAINTEXT_LEN,
+    MAX_PADDED_STATE_LEN, STATE_HEADER_LEN,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -238,7 +239,7 @@ fn key_epoch_mismatches_are_reported() {
             expected: 1
         }
     );
-    let item = seal_inbound(dk1.ek_public(), &id, 1, b"hi", &mut r).unwrap();
+    let item = seal_inbound(dk1.ek_public(), &auth(&dk1, &id), &id, 1, b"hi", &mut r).unwrap();
     assert_eq!(
         open_inbound(&dk2, &id, &item).unwrap_err(),
         VaultError::KeyEpochMismatch {
@@ -286,12 +287,19 @@ fn bucket_sequence_follows_the_rule() {
     ));
 }
 
+/// The channel's inbound authentication key, as the enclave hands it to the live receiver.
+fn auth(dk: &Dk, id: &ChannelId) -> InboundAuthKey {
+    InboundAuthKey::derive(dk, id)
+}
+
 #[test]
 fn inbound_round_trip_and_mutations() {
     let mut r = rng(12);
     let (id, _, dk) = new_channel(&Sk::generate(&mut r), &mut r);
     let body = b"an inbound envelope".to_vec();
-    let good = seal_inbound(dk.ek_public(), &id, 1, &body, &mut r).unwrap();
+    let good = seal_inbound(dk.ek_public(), &auth(&dk, &id), &id, 1, &body, &mut r).unwrap();
+    assert_eq!(good[0], INBOUND_VERSION);
+    assert_eq!(good.len(), body.len() + INBOUND_OVERHEAD);
     assert_eq!(*open_inbound(&dk, &id, &good).unwrap(), body);
     for i in 0..good.len() {
         let mut bad = good.clone();
@@ -299,13 +307,15 @@ fn inbound_round_trip_and_mutations() {
         let want = match i {
             0 => VaultError::UnsupportedVersion {
                 record: Record::Inbound,
-                version: 0x81,
+                version: 0x82,
             },
             1..=8 => VaultError::KeyEpochMismatch {
                 found: u64::from_be_bytes(bad[1..9].try_into().unwrap()),
                 expected: 1,
             },
-            _ => VaultError::Corrupt {
+            // The MAC covers every byte before it, so every other flip fails it, before
+            // any HPKE work.
+            _ => VaultError::Unauthenticated {
                 record: Record::Inbound,
             },
         };
@@ -314,27 +324,106 @@ fn inbound_round_trip_and_mutations() {
     let other = ChannelId::random(&mut r);
     assert_eq!(
         open_inbound(&dk, &other, &good).unwrap_err(),
-        VaultError::Corrupt {
+        VaultError::Unauthenticated {
             record: Record::Inbound
         }
     );
-    assert!(matches!(
-        open_inbound(&dk, &id, &good[..56]),
-        Err(VaultError::Truncated { .. })
-    ));
+    assert_eq!(
+        open_inbound(&dk, &id, &good[..INBOUND_OVERHEAD - 1]).unwrap_err(),
+        VaultError::Truncated {
+            record: Record::Inbound,
+            what: "shorter than header, tag and mac"
+        }
+    );
+}
+
+#[test]
+fn inbound_item_without_the_auth_key_is_refused_by_name() {
+    let mut r = rng(15);
+    let (id, _, dk) = new_channel(&Sk::generate(&mut r), &mut r);
+    // What the host can do: EK is public, so it seals a perfectly good HPKE item to it,
+    // with a MAC under a key of its own choosing.
+    for guess in [[0u8; 32], [0x5a; 32]] {
+        let forged = seal_inbound(
+            dk.ek_public(),
+            &InboundAuthKey::from_bytes(guess),
+            &id,
+            1,
+            b"a forged envelope",
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(
+            open_inbound(&dk, &id, &forged).unwrap_err(),
+            VaultError::Unauthenticated {
+                record: Record::Inbound
+            }
+        );
+    }
+    // The authentication key of another channel, or of another key epoch, is no better.
+    let (other, _, other_dk) = new_channel(&Sk::generate(&mut r), &mut r);
+    let spliced = seal_inbound(
+        dk.ek_public(),
+        &auth(&other_dk, &other),
+        &id,
+        1,
+        b"x",
+        &mut r,
+    )
+    .unwrap();
+    assert_eq!(
+        open_inbound(&dk, &id, &spliced).unwrap_err(),
+        VaultError::Unauthenticated {
+            record: Record::Inbound
+        }
+    );
+    // A forged MAC over a real item (the host cut the MAC and appended its own).
+    let good = seal_inbound(dk.ek_public(), &auth(&dk, &id), &id, 1, b"real", &mut r).unwrap();
+    let mut remac = good.clone();
+    let at = remac.len() - INBOUND_MAC_LEN;
+    remac[at..].copy_from_slice(&[0u8; INBOUND_MAC_LEN]);
+    assert_eq!(
+        open_inbound(&dk, &id, &remac).unwrap_err(),
+        VaultError::Unauthenticated {
+            record: Record::Inbound
+        }
+    );
+    assert_eq!(
+        format!("{:?}", auth(&dk, &id)),
+        "InboundAuthKey(<redacted>)"
+    );
+}
+
+#[test]
+fn inbound_version_1_items_are_refused() {
+    let mut r = rng(16);
+    let (id, _, dk) = new_channel(&Sk::generate(&mut r), &mut r);
+    let good = seal_inbound(dk.ek_public(), &auth(&dk, &id), &id, 1, b"hi", &mut r).unwrap();
+    // A version-1 item (version ‖ key epoch ‖ enc ‖ ciphertext ‖ tag, no MAC), as any
+    // holder of EK could make: refused whatever follows the version byte.
+    let mut v1 = good[..good.len() - INBOUND_MAC_LEN].to_vec();
+    v1[0] = 1;
+    assert_eq!(
+        open_inbound(&dk, &id, &v1).unwrap_err(),
+        VaultError::UnsupportedVersion {
+            record: Record::Inbound,
+            version: 1
+        }
+    );
 }
 
 #[test]
 fn inbound_bounds_and_bad_keys() {
     let mut r = rng(13);
     let (id, _, dk) = new_channel(&Sk::generate(&mut r), &mut r);
+    let a = auth(&dk, &id);
     let max = vec![7u8; MAX_INBOUND_PLAINTEXT_LEN];
-    let item = seal_inbound(dk.ek_public(), &id, 1, &max, &mut r).unwrap();
+    let item = seal_inbound(dk.ek_public(), &a, &id, 1, &max, &mut r).unwrap();
     assert_eq!(item.len(), MAX_INBOUND_ITEM_LEN);
     assert_eq!(*open_inbound(&dk, &id, &item).unwrap(), max);
     let over = vec![7u8; MAX_INBOUND_PLAINTEXT_LEN + 1];
     assert!(matches!(
-        seal_inbound(dk.ek_public(), &id, 1, &over, &mut r),
+        seal_inbound(dk.ek_public(), &a, &id, 1, &over, &mut r),
         Err(VaultError::TooLarge { .. })
     ));
     let mut long = item;
@@ -345,7 +434,7 @@ fn inbound_bounds_and_bad_keys() {
     ));
     // The all-zero point has small order: encapsulating to it must fail, not leak.
     assert_eq!(
-        seal_inbound(&[0; 32], &id, 1, b"x", &mut r).unwrap_err(),
+        seal_inbound(&[0; 32], &a, &id, 1, b"x", &mut r).unwrap_err(),
         VaultError::InvalidPublicKey
     );
 }

@@ -543,7 +543,16 @@ fn removed_admin_with_saved_key_and_old_blob_cannot_read_post_removal_data() {
     let mut after = ChannelState::decode(&c.state.encode()).unwrap();
     after.hotline_id_for(&phone(10), NOW).unwrap();
     let new_blob = seal_state(&out.dk, &c.id, 2, 7, &after, &mut c.r).unwrap();
-    let new_item = seal_inbound(out.key_record.ek_public(), &c.id, 2, b"hello", &mut c.r).unwrap();
+    let new_auth = crate::vault::InboundAuthKey::derive(&out.dk, &c.id);
+    let new_item = seal_inbound(
+        out.key_record.ek_public(),
+        &new_auth,
+        &c.id,
+        2,
+        b"hello",
+        &mut c.r,
+    )
+    .unwrap();
 
     // The removed admin: saved SK, saved old key record, replayed old blob.
     let saved_record = KeyRecord::decode(&old_record).unwrap();
@@ -594,7 +603,7 @@ fn removed_admin_with_saved_key_and_old_blob_cannot_read_post_removal_data() {
     forged_item[1..9].copy_from_slice(&1u64.to_be_bytes());
     assert!(matches!(
         open_inbound(&old_dk, &c.id, &forged_item),
-        Err(VaultError::Corrupt { .. })
+        Err(VaultError::Unauthenticated { .. })
     ));
     // A host un-revoking the table gains nothing: revoked entries hold no key material.
     let mut b = c.table.encode();

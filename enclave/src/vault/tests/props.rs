@@ -139,6 +139,9 @@ proptest! {
         }
         let _ = KeyRecord::decode(&bytes);
         let _ = open_state(&dk, &id, 1, &bytes, 0);
+        if let Some(b) = bytes.first_mut() {
+            *b = crate::vault::INBOUND_VERSION;
+        }
         let _ = open_inbound(&dk, &id, &bytes);
     }
 }
