@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::keystore::{AdminSigningKey, ChannelSk, KeyStore, KeyStoreError};
-use crate::session::{AttestedSession, SessionError};
+use crate::session::{AttestedSession, Platforms, SessionError};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -117,6 +117,7 @@ pub struct AdminClient {
     /// Where and under which policy to attest again if the session closes unused.
     addr: SocketAddr,
     policy: Policy,
+    platforms: Platforms,
 }
 
 fn code_of(body: &[u8]) -> String {
@@ -128,15 +129,28 @@ fn code_of(body: &[u8]) -> String {
 }
 
 impl AdminClient {
-    /// Connects and attests (see [`AttestedSession::connect`]).
+    /// Connects and attests to a real TEE (see [`AttestedSession::connect`]).
     pub async fn connect(
         addr: SocketAddr,
         policy: &Policy,
         store: KeyStore,
     ) -> Result<Self, AdminError> {
-        let session = AttestedSession::connect(addr, policy, UnixTime::now()).await?;
+        Self::connect_with(addr, policy, store, Platforms::TeeOnly).await
+    }
+
+    /// [`AdminClient::connect`], choosing which platforms to accept
+    /// ([`AttestedSession::connect_with`]); a reconnect keeps the choice.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        policy: &Policy,
+        store: KeyStore,
+        platforms: Platforms,
+    ) -> Result<Self, AdminError> {
+        let session =
+            AttestedSession::connect_with(addr, policy, UnixTime::now(), platforms).await?;
         Ok(Self {
             session,
+            platforms,
             store,
             addr,
             policy: policy.clone(),
@@ -172,8 +186,13 @@ impl AdminClient {
             // the request was never written: attest a new session and send it there. Safe
             // for every route: the enclave saw nothing.
             Err(SessionError::Closed) => {
-                self.session =
-                    AttestedSession::connect(self.addr, &self.policy, UnixTime::now()).await?;
+                self.session = AttestedSession::connect_with(
+                    self.addr,
+                    &self.policy,
+                    UnixTime::now(),
+                    self.platforms,
+                )
+                .await?;
                 if let Some(a) = acting {
                     body["admin_proof"] = Value::String(a.proof(self.session.tls_binding())?);
                 }

@@ -38,6 +38,22 @@ pub struct Connection {
     /// Machine-readable output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Accept a SIMULATED enclave (no TEE) when the signed policy allows it: development
+    /// and CI stacks only. Without it a simulated enclave is refused.
+    #[arg(long, global = true, env = "SEALBOOST_ALLOW_SIMULATED",
+          value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_simulated: bool,
+}
+
+impl Connection {
+    /// Which platforms this invocation accepts.
+    pub fn platforms(&self) -> crate::session::Platforms {
+        if self.allow_simulated {
+            crate::session::Platforms::DangerIncludingSimulated
+        } else {
+            crate::session::Platforms::TeeOnly
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +185,9 @@ pub(crate) async fn connect(c: &Connection) -> Result<Option<AdminClient>, Admin
         }
     };
     let store = KeyStore::open(state_dir(c));
-    Ok(Some(AdminClient::connect(c.connect, &policy, store).await?))
+    Ok(Some(
+        AdminClient::connect_with(c.connect, &policy, store, c.platforms()).await?,
+    ))
 }
 
 async fn run_channel(c: &Connection, cmd: &ChannelCommand) -> Result<ExitCode, AdminError> {
@@ -325,8 +343,13 @@ pub fn status(c: &Connection, channel: &str) -> ExitCode {
                 return Ok(None);
             }
         };
-        let mut client =
-            AdminClient::connect(c.connect, &policy, KeyStore::open(state_dir(c))).await?;
+        let mut client = AdminClient::connect_with(
+            c.connect,
+            &policy,
+            KeyStore::open(state_dir(c)),
+            c.platforms(),
+        )
+        .await?;
         client.status(channel).await.map(Some)
     });
     match r {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use attestation::{Evidence, Policy, UnixTime, Verified};
+use attestation::{Evidence, Platform, Policy, PolicyOrigin, UnixTime, Verified};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -48,6 +48,25 @@ pub enum SessionError {
     Malformed(&'static str),
     #[error("attestation rejected: {0}")]
     Attestation(#[from] attestation::Error),
+    /// The policy was not loaded through a release-key signature check (an operator's
+    /// ad-hoc check policy): nothing secret may be sent under it.
+    #[error("the policy is not a signed release policy: pin the release policy signed by the release key")]
+    UnsignedPolicy,
+    /// The enclave is the simulation (no TEE) and this client did not ask for that.
+    #[error("the enclave is SIMULATED, not a TEE: refused (for a development stack, pass --allow-simulated or set SEALBOOST_ALLOW_SIMULATED=1)")]
+    SimulatedRefused,
+}
+
+/// Which platforms a session accepts, beyond what the signed policy allows. The safe
+/// default is [`Platforms::TeeOnly`]; the simulation needs an explicit choice by the caller
+/// (and, separately, a policy whose signer allowed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Platforms {
+    /// Nitro and SEV-SNP only.
+    #[default]
+    TeeOnly,
+    /// Also the simulated platform: development and CI stacks only.
+    DangerIncludingSimulated,
 }
 
 /// Records the server's end-entity certificate. It vouches for nothing by itself: the
@@ -136,11 +155,26 @@ fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, SessionError> {
 impl AttestedSession {
     /// Connects to `addr` (the host's ingress), attests, verifies under `policy` at `now`,
     /// and checks the binding. Fails before returning anything that could send a secret.
+    /// Real TEEs only ([`Platforms::TeeOnly`]).
     pub async fn connect(
         addr: SocketAddr,
         policy: &Policy,
         now: UnixTime,
     ) -> Result<Self, SessionError> {
+        Self::connect_with(addr, policy, now, Platforms::TeeOnly).await
+    }
+
+    /// [`AttestedSession::connect`], choosing which platforms to accept. The policy must be
+    /// a signed release policy ([`PolicyOrigin::Signed`]) either way.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        policy: &Policy,
+        now: UnixTime,
+        platforms: Platforms,
+    ) -> Result<Self, SessionError> {
+        if !matches!(policy.origin(), PolicyOrigin::Signed { .. }) {
+            return Err(SessionError::UnsignedPolicy);
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(BindLater {
             provider: provider.clone(),
@@ -196,6 +230,11 @@ impl AttestedSession {
         let evidence = parse_evidence(&answer)?;
         // Step 3: the pinned policy decides.
         let claims = attestation::verify(&evidence, policy, now)?;
+        if claims.platform == Platform::Simulated
+            && platforms != Platforms::DangerIncludingSimulated
+        {
+            return Err(SessionError::SimulatedRefused);
+        }
         // Step 4: the evidence speaks for the key this session is encrypted to.
         attestation::binding::check(&claims, &spki, &nonce)?;
         Ok(Self {

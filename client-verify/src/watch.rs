@@ -239,7 +239,13 @@ type Stream = (
 impl Watcher<'_> {
     async fn connect(&self) -> Result<AttestedSession, WatchFail> {
         let policy = load_policy(self.c).map_err(|_| WatchFail::Protocol("policy"))?;
-        Ok(AttestedSession::connect(self.c.connect, &policy, UnixTime::now()).await?)
+        Ok(AttestedSession::connect_with(
+            self.c.connect,
+            &policy,
+            UnixTime::now(),
+            self.c.platforms(),
+        )
+        .await?)
     }
 
     /// Asks (manual) or not (auto); then unlocks and prints what the mailbox returned.
@@ -269,9 +275,13 @@ impl Watcher<'_> {
             }
         }
         let policy = load_policy(self.c).map_err(|_| WatchFail::Protocol("policy"))?;
-        let mut client =
-            AdminClient::connect(self.c.connect, &policy, KeyStore::open(state_dir(self.c)))
-                .await?;
+        let mut client = AdminClient::connect_with(
+            self.c.connect,
+            &policy,
+            KeyStore::open(state_dir(self.c)),
+            self.c.platforms(),
+        )
+        .await?;
         let pass = || passphrase(self.c);
         let v = client.mailbox_relay(self.channel, &pass).await?;
         let s = &v["stats"];

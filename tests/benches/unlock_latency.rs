@@ -61,6 +61,7 @@ async fn run(n: usize) {
         .args(["watch", &ch, "--mode", "auto", "--json"])
         .arg(format!("--connect={}", stack.ingress))
         .arg(format!("--state-dir={}", admin.state.display()))
+        .arg("--allow-simulated")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -478,3 +478,8 @@ pub mod tls {
 
 pub mod lifecycle;
 pub mod signal;
+
+/// The platforms the tests' admin sessions accept: the stack they start is the simulated
+/// enclave, which a client refuses unless told (`--allow-simulated`).
+pub const SIMULATED_OK: client_verify::session::Platforms =
+    client_verify::session::Platforms::DangerIncludingSimulated;

@@ -309,6 +309,7 @@ impl AdminCli {
             .args(args)
             .arg(format!("--connect={}", self.connect))
             .arg(format!("--state-dir={}", self.state.display()))
+            .arg("--allow-simulated")
             .output()
             .unwrap();
         (

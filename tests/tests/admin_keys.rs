@@ -50,9 +50,14 @@ async fn raw_as(
     signer: Option<&SigningKey>,
 ) -> (u16, Value) {
     let policy = signed_sim_policy(stack, None).policy;
-    let mut s = AttestedSession::connect(stack.ingress, &policy, attestation::UnixTime::now())
-        .await
-        .unwrap();
+    let mut s = AttestedSession::connect_with(
+        stack.ingress,
+        &policy,
+        attestation::UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap();
     body["admin"] = json!(admin);
     body["min_epoch"] = json!(0);
     if let Some(k) = signer {

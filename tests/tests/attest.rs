@@ -20,7 +20,38 @@ fn sim_root_sha256(stack: &Stack) -> [u8; 32] {
     SimulationCa::from_pem(&pem).unwrap().root_sha256()
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A signed release policy (a client sends nothing under any other): PCRs 0–2 pinned, and
+/// the simulation root when `root` is given; without it, a policy for Nitro only.
 fn policy(pcrs: BTreeMap<u8, [u8; 48]>, root: Option<[u8; 32]>) -> Policy {
+    let pins: Vec<String> = pcrs
+        .iter()
+        .filter(|(k, _)| **k <= 2)
+        .map(|(k, v)| format!("{k} = \"{}\"", hex(v)))
+        .collect();
+    let pins = pins.join(", ");
+    let body = match root {
+        Some(r) => format!(
+            "version = 1\n\n[simulated]\ntrusted_root_sha256 = \"{}\"\nmax_evidence_age_secs = 300\n\n[[simulated.allowed]]\nlabel = \"build under test\"\npcrs = {{ {pins} }}\n",
+            hex(&r)
+        ),
+        None => format!(
+            "version = 1\n\n[nitro]\nmax_evidence_age_secs = 300\n\n[[nitro.allowed]]\nlabel = \"build under test\"\npcrs = {{ {pins} }}\n"
+        ),
+    };
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let file = attestation::policy::sign(body.as_bytes(), &key).unwrap();
+    attestation::SignedPolicy::parse(&file)
+        .unwrap()
+        .verify(&key.verifying_key())
+        .unwrap()
+}
+
+/// The same pins, unsigned: an operator's ad-hoc check policy.
+fn unsigned_policy(pcrs: BTreeMap<u8, [u8; 48]>, root: Option<[u8; 32]>) -> Policy {
     Policy::from_unsigned_for_operator_check(OperatorCheck {
         pcrs,
         measurement: None,
@@ -38,9 +69,14 @@ fn enclave_build_pcrs() -> BTreeMap<u8, [u8; 48]> {
 async fn client_accepts_the_enclave_it_can_reproduce() {
     let stack = Stack::start();
     let p = policy(enclave_build_pcrs(), Some(sim_root_sha256(&stack)));
-    let mut s = AttestedSession::connect(stack.ingress, &p, UnixTime::now())
-        .await
-        .unwrap();
+    let mut s = AttestedSession::connect_with(
+        stack.ingress,
+        &p,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.claims().platform, Platform::Simulated);
     assert_eq!(
         s.key_exchange_group(),
@@ -61,9 +97,14 @@ async fn client_refuses_a_changed_enclave_binary() {
         enclave_pcrs(&std::fs::read(bin("sealboost-host")).unwrap())[&0],
     );
     let p = policy(pcrs, Some(sim_root_sha256(&stack)));
-    let err = AttestedSession::connect(stack.ingress, &p, UnixTime::now())
-        .await
-        .unwrap_err();
+    let err = AttestedSession::connect_with(
+        stack.ingress,
+        &p,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -78,9 +119,14 @@ async fn client_refuses_simulation_unless_its_root_is_pinned() {
     let stack = Stack::start();
     // No [simulated] section: simulated evidence is never acceptable by default.
     let p = policy(enclave_build_pcrs(), None);
-    let err = AttestedSession::connect(stack.ingress, &p, UnixTime::now())
-        .await
-        .unwrap_err();
+    let err = AttestedSession::connect_with(
+        stack.ingress,
+        &p,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -90,9 +136,14 @@ async fn client_refuses_simulation_unless_its_root_is_pinned() {
     );
     // Pinned to a different simulation root: refused too.
     let p = policy(enclave_build_pcrs(), Some([7u8; 32]));
-    let err = AttestedSession::connect(stack.ingress, &p, UnixTime::now())
-        .await
-        .unwrap_err();
+    let err = AttestedSession::connect_with(
+        stack.ingress,
+        &p,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -146,9 +197,14 @@ async fn client_refuses_genuine_evidence_relayed_by_a_man_in_the_middle() {
         let _ = n2;
     });
     let p = policy(enclave_build_pcrs(), Some(sim_root_sha256(&stack)));
-    let err = AttestedSession::connect(mitm_addr, &p, UnixTime::now())
-        .await
-        .unwrap_err();
+    let err = AttestedSession::connect_with(
+        mitm_addr,
+        &p,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -180,4 +236,32 @@ async fn attestation_route_rejects_bad_nonces_with_codes_only() {
     s.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
     assert!(out.ends_with("{\"error\":\"bad_request\"}"), "{out}");
+}
+
+/// Defence in depth on the client: nothing is sent under an unsigned (operator check)
+/// policy, and a simulated enclave is refused unless the caller asked for it, even when
+/// the signed policy pins the simulation root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_refuses_unsigned_policies_and_simulation_it_did_not_ask_for() {
+    let stack = Stack::start();
+    let root = Some(sim_root_sha256(&stack));
+    let err = AttestedSession::connect_with(
+        stack.ingress,
+        &unsigned_policy(enclave_build_pcrs(), root),
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, SessionError::UnsignedPolicy), "{err:?}");
+    let err = AttestedSession::connect(
+        stack.ingress,
+        &policy(enclave_build_pcrs(), root),
+        UnixTime::now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, SessionError::SimulatedRefused), "{err:?}");
+    // The CLI says how to opt in.
+    assert!(err.to_string().contains("--allow-simulated"), "{err}");
 }

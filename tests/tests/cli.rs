@@ -13,6 +13,7 @@ fn sealboost(stack: &Stack, state: &std::path::Path, args: &[&str]) -> (i32, Str
         .args(args)
         .arg(format!("--connect={}", stack.ingress))
         .arg(format!("--state-dir={}", state.display()))
+        .arg("--allow-simulated")
         .output()
         .unwrap();
     (
@@ -90,4 +91,43 @@ fn admin_cli_refuses_a_policy_signed_by_another_key() {
     assert!(std::fs::read_dir(state.path())
         .unwrap()
         .all(|e| e.unwrap().file_name() != "channels"));
+}
+
+/// Without `--allow-simulated` (or `SEALBOOST_ALLOW_SIMULATED=1`) the CLI refuses the
+/// simulated enclave before sending anything, even under a signed policy that pins the
+/// simulation root, and says how to opt in.
+#[test]
+fn admin_cli_refuses_a_simulated_enclave_it_was_not_told_to_accept() {
+    let stack = Stack::start();
+    let state = tempfile::tempdir().unwrap();
+    let dp = signed_sim_policy(&stack, None);
+    std::fs::write(state.path().join("policy.signed"), &dp.signed_file).unwrap();
+    std::fs::write(state.path().join("release-key.pub"), &dp.release_key_hex).unwrap();
+    let out = Command::new(bin("sealboost"))
+        .args(["channel", "create", "--admin", "+15550001001"])
+        .arg(format!("--connect={}", stack.ingress))
+        .arg(format!("--state-dir={}", state.path().display()))
+        .env_remove("SEALBOOST_ALLOW_SIMULATED")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("SIMULATED, not a TEE"), "{err}");
+    assert!(err.contains("--allow-simulated"), "{err}");
+    // Nothing was created: no key file was written.
+    assert!(!state.path().join("channels").exists());
+    // The environment variable is the same opt-in.
+    let out = Command::new(bin("sealboost"))
+        .args(["channel", "create", "--admin", "+15550001001", "--json"])
+        .arg(format!("--connect={}", stack.ingress))
+        .arg(format!("--state-dir={}", state.path().display()))
+        .env("SEALBOOST_ALLOW_SIMULATED", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

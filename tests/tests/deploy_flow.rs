@@ -25,16 +25,26 @@ fn signed_policy_for(stack: &Stack, exe: &std::path::Path) -> attestation::Polic
 async fn deploy_policy_for_this_build_is_accepted_and_for_another_is_refused() {
     let stack = Stack::start();
     let this_build = signed_policy_for(&stack, &bin("sealboost-enclave"));
-    let s = AttestedSession::connect(stack.ingress, &this_build, UnixTime::now())
-        .await
-        .unwrap();
+    let s = AttestedSession::connect_with(
+        stack.ingress,
+        &this_build,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.claims().platform, attestation::Platform::Simulated);
 
     // "Another build": the PCRs of a different executable.
     let other_build = signed_policy_for(&stack, &bin("sealboost-host"));
-    let err = AttestedSession::connect(stack.ingress, &other_build, UnixTime::now())
-        .await
-        .unwrap_err();
+    let err = AttestedSession::connect_with(
+        stack.ingress,
+        &other_build,
+        UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,

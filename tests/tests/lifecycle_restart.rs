@@ -80,6 +80,7 @@ fn spawn_cli(cli: &AdminCli, stack: &Stack, args: &[&str]) -> Child {
         .arg("--json")
         .arg(format!("--connect={}", stack.ingress))
         .arg(format!("--state-dir={}", cli.state_dir().display()))
+        .arg("--allow-simulated")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -104,9 +105,14 @@ where
 /// does first). Returns the SK answered.
 async fn redeem_only(stack: &Stack, ch: &str, otp: &str) -> ChannelSk {
     let policy = signed_sim_policy(stack, None).policy;
-    let mut s = AttestedSession::connect(stack.ingress, &policy, attestation::UnixTime::now())
-        .await
-        .unwrap();
+    let mut s = AttestedSession::connect_with(
+        stack.ingress,
+        &policy,
+        attestation::UnixTime::now(),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap();
     let body = serde_json::json!({ "otp": otp }).to_string();
     let (status, resp) = s
         .send("POST", &format!("/v1/channels/{ch}/admin/redeem"), body)

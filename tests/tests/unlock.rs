@@ -31,9 +31,14 @@ fn no_pass() -> Option<zeroize::Zeroizing<Vec<u8>>> {
 
 async fn admin(stack: &Stack, keys: &std::path::Path) -> AdminClient {
     let dp = signed_sim_policy(stack, None);
-    AdminClient::connect(stack.ingress, &dp.policy, KeyStore::open(keys))
-        .await
-        .unwrap()
+    AdminClient::connect_with(
+        stack.ingress,
+        &dp.policy,
+        KeyStore::open(keys),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap()
 }
 
 fn state_name(channel: &str) -> Vec<u8> {
@@ -205,9 +210,14 @@ async fn a_changed_enclave_never_receives_the_key() {
     let stack = Stack::start();
     let keys = tempfile::tempdir().unwrap();
     let dp = signed_sim_policy(&stack, Some([0x42; 48]));
-    let err = AdminClient::connect(stack.ingress, &dp.policy, KeyStore::open(keys.path()))
-        .await
-        .unwrap_err();
+    let err = AdminClient::connect_with(
+        stack.ingress,
+        &dp.policy,
+        KeyStore::open(keys.path()),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -342,9 +352,14 @@ async fn the_host_never_sees_a_number_or_a_key() {
     let (proxy, relayed) = recording_proxy(stack.ingress).await;
     let keys = tempfile::tempdir().unwrap();
     let dp = signed_sim_policy(&stack, None);
-    let mut c = AdminClient::connect(proxy, &dp.policy, KeyStore::open(keys.path()))
-        .await
-        .unwrap();
+    let mut c = AdminClient::connect_with(
+        proxy,
+        &dp.policy,
+        KeyStore::open(keys.path()),
+        sealboost_tests::SIMULATED_OK,
+    )
+    .await
+    .unwrap();
     let (ch, _) = c.create_channel(ADMIN, None).await.unwrap();
     c.change_members(&ch, subscribers(&SUBS), vec![], &no_pass)
         .await
@@ -410,9 +425,14 @@ async fn concurrent_admin_writes_all_land() {
         let (stack_ingress, dir, ch) = (stack.ingress, keys.path().to_path_buf(), ch.clone());
         let dp = signed_sim_policy(&stack, None);
         tasks.push(tokio::spawn(async move {
-            let mut c = AdminClient::connect(stack_ingress, &dp.policy, KeyStore::open(dir))
-                .await
-                .unwrap();
+            let mut c = AdminClient::connect_with(
+                stack_ingress,
+                &dp.policy,
+                KeyStore::open(dir),
+                sealboost_tests::SIMULATED_OK,
+            )
+            .await
+            .unwrap();
             for i in 0..8u64 {
                 let n = format!("+1666{:07}", writer * 1000 + i);
                 c.change_members(

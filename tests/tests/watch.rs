@@ -49,6 +49,7 @@ impl Watch {
             .args(json.then_some("--json"))
             .arg(format!("--connect={connect}"))
             .arg(format!("--state-dir={}", admin.state.display()))
+            .arg("--allow-simulated")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
