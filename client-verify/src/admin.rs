@@ -57,6 +57,18 @@ fn sk_from(v: &Value) -> Result<ChannelSk, AdminError> {
     Ok(ChannelSk::from_bytes(b))
 }
 
+/// Overwrites every string in `v` (a request or answer that carried SK in base64) before
+/// it is dropped.
+fn wipe(v: &mut Value) {
+    use zeroize::Zeroize as _;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(wipe),
+        Value::Object(o) => o.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 fn otp_used() -> AdminError {
     AdminError::Api {
         status: 409,
@@ -177,11 +189,12 @@ impl AdminClient {
         if let Some(a) = acting {
             body["admin_proof"] = Value::String(a.proof(self.session.tls_binding())?);
         }
-        // The serialized body holds SK in base64. It is handed to hyper, whose buffers are
-        // not zeroized; the key also lives in the admin's key file, so this copy adds no
-        // exposure beyond this process's memory.
+        // The serialized body holds SK in base64. The session hands hyper memory that is
+        // wiped when hyper is done; hyper's own write buffers are not. The key also lives
+        // in the admin's key file, so what remains adds no exposure beyond this process.
         let text = body.to_string();
-        let (status, resp) = match self.session.send("POST", path, text).await {
+        let sent = self.session.send("POST", path, text).await;
+        let (status, resp) = match sent {
             // The enclave closed the connection while it sat idle (its header timeout) and
             // the request was never written: attest a new session and send it there. Safe
             // for every route: the enclave saw nothing.
@@ -200,6 +213,9 @@ impl AdminClient {
             }
             r => r?,
         };
+        wipe(&mut body);
+        // The answer may carry SK: its bytes are wiped when this returns.
+        let resp = Zeroizing::new(resp);
         if status / 100 == 2 {
             return serde_json::from_slice(&resp).map_err(|_| AdminError::Malformed("not JSON"));
         }
@@ -268,8 +284,8 @@ impl AdminClient {
                 r => break r?,
             }
         };
-        if let Some(obj) = args.as_object_mut() {
-            obj.remove("sk");
+        if let Some(mut sk) = args.as_object_mut().and_then(|o| o.remove("sk")) {
+            wipe(&mut sk);
         }
         let epoch = v
             .get("epoch")

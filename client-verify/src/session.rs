@@ -316,7 +316,11 @@ async fn request(
         .uri(path)
         .header("host", "sealboost-enclave")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
+        // Request bodies carry SK in base64: hyper gets memory that is wiped when it is
+        // done with it (its own write buffers are not; enclave VAULT.md §10).
+        .body(Full::new(Bytes::from_owner(zeroize::Zeroizing::new(
+            body.into_bytes(),
+        ))))
         .map_err(|e| SessionError::Http(e.to_string()))?;
     if sender.is_closed() {
         return Err(SessionError::Closed);
@@ -333,7 +337,12 @@ async fn request(
         .await
         .map_err(|_| SessionError::Malformed("response body too large or broken"))?
         .to_bytes();
-    Ok((status, body.to_vec()))
+    let out = body.to_vec();
+    // Answers can carry SK too: the received copy is overwritten when it is ours alone.
+    if let Ok(mut owned) = body.try_into_mut() {
+        zeroize::Zeroize::zeroize(owned.as_mut());
+    }
+    Ok((status, out))
 }
 
 fn error_status(status: u16, body: &[u8]) -> SessionError {
