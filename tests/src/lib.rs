@@ -37,6 +37,8 @@ pub struct StackOpts {
     pub no_enclave: bool,
     /// Connect the enclave to this Signal stand-in (egress allowed, roots passed).
     pub signal: Option<SimInfo>,
+    /// Tests only: the host's fault-switch file (`--danger-test-faults`).
+    pub danger_test_faults: Option<PathBuf>,
 }
 
 /// Where a running signal-sim is and how to trust it.
@@ -153,6 +155,9 @@ impl Stack {
         }
         if let Some(sim) = &opts.signal {
             cmd.arg(format!("--egress-allow={}", sim.addr));
+        }
+        if let Some(f) = &opts.danger_test_faults {
+            cmd.arg(format!("--danger-test-faults={}", f.display()));
         }
         if let Some(n) = opts.max_connections {
             cmd.arg(format!("--max-connections={n}"));
