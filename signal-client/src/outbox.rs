@@ -734,6 +734,14 @@ fn finish(
     results.push((item.prepared.to, r));
 }
 
+/// The enclave moves a client and its outbox between its worker jobs.
+#[allow(dead_code)]
+fn assert_send() {
+    fn send<T: Send>() {}
+    send::<SignalClient>();
+    send::<Outbox>();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,12 +870,4 @@ mod tests {
         assert!(matches!(results[1].1, Err(Error::Unregistered)));
         assert!(keep.is_empty());
     }
-}
-
-/// The enclave moves a client and its outbox between its worker jobs.
-#[allow(dead_code)]
-fn assert_send() {
-    fn send<T: Send>() {}
-    send::<SignalClient>();
-    send::<Outbox>();
 }
