@@ -204,6 +204,8 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
         effects.extend(own);
     }
     trust_reauthorized(&mut client, &state, &deauthorized_before);
+    // The batch's own effects get the full round budget, whatever the resend above used.
+    carry.rounds = 0;
     let staged_now = stage(&mut client, &mut state, effects, &mut carry).await;
     outbox.groups.extend(staged_now.groups);
     // A retry receipt is a plaintext content on no ratchet (SPEC §5.1 of signal-client):
