@@ -355,13 +355,22 @@ impl SignalClient {
         let mut out = StagedSends::default();
         // Sessions started in this send phase (fresh bundles): the only ones encrypted on.
         let mut fresh: HashSet<ProtocolAddress> = HashSet::new();
+        let mut refused: HashSet<Aci> = HashSet::new();
         for group in outbox.groups {
             let StagedGroup {
                 timestamp,
                 padded,
                 items,
             } = group;
-            let mut pending = items;
+            // A recipient whose new identity key was refused earlier in this phase gets
+            // nothing more: no PUT, no bundle fetch (SPEC.md §4.1).
+            let (skipped, mut pending): (Vec<Staged>, Vec<Staged>) = items
+                .into_iter()
+                .partition(|i| refused.contains(&i.prepared.to));
+            for i in skipped {
+                out.results
+                    .push((i.prepared.to, Err(Error::UntrustedIdentity)));
+            }
             let mut keep = Vec::new();
             let mut restage = Vec::new();
             for round in 1..=MAX_SEND_ATTEMPTS {
@@ -407,6 +416,10 @@ impl SignalClient {
                                 .await;
                             match r {
                                 Err(Error::NeedsRestage { .. }) => restage.push(to),
+                                Err(Error::UntrustedIdentity) => {
+                                    refused.insert(to);
+                                    out.results.push((to, Err(Error::UntrustedIdentity)));
+                                }
                                 r => finish(&mut out.results, &mut keep, item, r),
                             }
                         }

@@ -281,13 +281,16 @@ async fn send_phase(
                 }
             }
             Err(signal_client::Error::UntrustedIdentity) => {
+                // Counted once per admin, as when later effects skip them outright.
+                let p = phone_of(client, &aci);
+                if p.as_ref().is_some_and(|p| carry.withheld.contains(p)) {
+                    continue;
+                }
                 carry.stats.withheld += 1;
                 tracing::warn!("an admin's safety number changed; nothing sent to them");
-                if let Some(p) = phone_of(client, &aci) {
-                    if !carry.withheld.contains(&p) {
-                        follow_ups.extend(relay::handle_identity_change(state, &p));
-                        carry.withheld.push(p);
-                    }
+                if let Some(p) = p {
+                    follow_ups.extend(relay::handle_identity_change(state, &p));
+                    carry.withheld.push(p);
                 }
             }
             Err(signal_client::Error::Unregistered) => carry.stats.unreachable += 1,
