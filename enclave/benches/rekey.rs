@@ -640,7 +640,7 @@ async fn full_rekey(
         append(blobs, &id, item).await;
     }
     state
-        .set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))
+        .set_signal_account(Zeroizing::new(SignalSlot::at(next).encode()))
         .expect("slot fits");
     drop(waiting);
     ph.end(P::QueueWrite);
@@ -727,7 +727,7 @@ fn full() {
             .set_protocol_store(Zeroizing::new(table.encode()))
             .expect("fits");
         state
-            .set_signal_account(Zeroizing::new(SignalSlot { inbound_next: 1 }.encode()))
+            .set_signal_account(Zeroizing::new(SignalSlot::at(1).encode()))
             .expect("fits");
         let sealed = seal_state(&dk, &id, dk.key_epoch(), 1, &state, &mut rng).expect("seals");
         put(&blobs, names::state(&id), 0, sealed).await;

@@ -414,6 +414,43 @@ impl Channels {
         }
     }
 
+    /// Like [`Channels::commit`], but keeps the channel open (and locked) for another
+    /// commit of the same operation: `opened` then stands for what was just written. The
+    /// courier's write-ahead cycles commit several times in one unlock (COURIER.md §3.2).
+    pub async fn commit_again(
+        &self,
+        blobs: &BlobClient,
+        opened: &mut Opened,
+        state: &ChannelState,
+    ) -> Result<u64, ChannelError> {
+        let next = opened.epoch + 1;
+        let sealed = seal_state(
+            &opened.dk,
+            &opened.id,
+            opened.dk.key_epoch(),
+            next,
+            state,
+            &mut OsRng,
+        )?;
+        match blobs
+            .call(&BlobRequest::Put {
+                name: names::state(&opened.id),
+                expected: opened.version,
+                data: sealed,
+            })
+            .await?
+        {
+            BlobResponse::Written { version } => {
+                crate::events::note_proposals(&opened.id, state);
+                opened.version = version;
+                opened.epoch = next;
+                Ok(next)
+            }
+            BlobResponse::Conflict { .. } => Err(ChannelError::Conflict),
+            other => Err(unexpected("put state", &other)),
+        }
+    }
+
     /// Holds this enclave's lock on `id` (key-lifecycle routes that work without an unlock,
     /// e.g. redeeming a one-time passphrase, VAULT.md §12).
     pub async fn lock(&self, id: &ChannelId) -> tokio::sync::OwnedMutexGuard<()> {

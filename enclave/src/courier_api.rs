@@ -8,13 +8,14 @@ use std::sync::Arc;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use signal_client::outbox::Outbox;
 use wire::blob::{BlobRequest, BlobResponse, MAX_RANGE_BYTES, MAX_RANGE_ITEMS};
 use zeroize::Zeroizing;
 
 use crate::api::{error, Body};
 use crate::channel_api::{channel_request, now_secs, parse_sk};
 use crate::channels::{ChannelError, Unlock};
-use crate::courier::chunks::{self, ChunkTable};
+use crate::courier::chunks::{self, ChunkTable, Kind};
 use crate::courier::live::SealTo;
 use crate::courier::process::{self, Batch, Stats};
 use crate::courier::slot::SignalSlot;
@@ -55,6 +56,10 @@ pub fn set_unlock_byte_budget(bytes: usize) -> Result<(), &'static str> {
     BYTE_BUDGET.store(bytes, Ordering::Relaxed);
     Ok(())
 }
+
+/// Most write-ahead cycles (commit, then send) one unlock runs (COURIER.md §3.2): the
+/// first carries everything the batch sends, later ones only follow-ups of the sends.
+pub const MAX_WRITE_AHEAD_CYCLES: usize = 4;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,7 +161,7 @@ async fn register(
         .await
         .map_err(CourierError::from)?;
     state.set_protocol_store(Zeroizing::new(table.encode()))?;
-    state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
+    state.set_signal_account(Zeroizing::new(SignalSlot::at(next).encode()))?;
     let seal = SealTo::new(id, opened.dk());
     let epoch = commit(enclave, opened, state, id, table.generation, None).await?;
     // A refusal (older key epoch) is logged by kind inside `ensure`.
@@ -319,72 +324,170 @@ async fn unlock_run(
         unopenable,
         next,
     } = read_queue(enclave, id, opened.dk(), slot.inbound_next).await?;
+    // What an earlier unlock committed as staged (COURIER.md §2.2): sent before anything.
+    let staged = match &slot.outbox {
+        Some(t) => {
+            let bytes = chunks::load_kind(Kind::Outbox, &enclave.blobs, id, opened.dk(), t)
+                .await
+                .map_err(CourierError::from)?;
+            Outbox::decode(&bytes).map_err(CourierError::from)?
+        }
+        None => Outbox::default(),
+    };
     let config = courier.config.clone();
     let batch = Batch {
         state,
         account,
+        staged,
         items,
         command,
         viewer: admin,
         now_secs: now,
     };
-    let outcome = courier
+    let mut outcome = courier
         .worker(id)?
         .run(move || process::run(config, batch))
         .await??;
-    let mut state = outcome.state;
-    state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: next }.encode()))?;
-    let generation = table.generation + 1;
-    let new_table = chunks::store(
-        &enclave.blobs,
-        id,
-        opened.dk(),
-        generation,
-        &outcome.account,
-    )
-    .await
-    .map_err(CourierError::from)?;
-    state.set_protocol_store(Zeroizing::new(new_table.encode()))?;
     let seal = SealTo::new(id, opened.dk());
-    let epoch = commit(
-        enclave,
-        opened,
-        state,
-        id,
-        generation,
-        Some(table.generation),
-    )
-    .await?;
-    // The cursor is committed: trimming is only housekeeping now.
-    if let Err(e) = enclave
-        .blobs
-        .call(&BlobRequest::QueueTrim {
-            queue: names::inbound(id),
-            before: next,
-        })
-        .await
-    {
-        tracing::warn!(error = %e, "queue trim failed; retried at the next unlock");
+    // Write-ahead cycles (COURIER.md §3.2): commit the advanced account, the cursor and
+    // the outbox in one compare-and-swap, then send exactly what was committed; what the
+    // sends call for is staged, committed and sent the same way. The last commit clears
+    // the outbox (keeping only bodies that failed transiently).
+    let mut opened = opened;
+    let mut account_gen = table.generation;
+    let mut outbox_gen = slot.outbox.as_ref().map(|t| t.generation);
+    let mut cursor_committed = false;
+    let mut epoch;
+    let mut cycles = 0usize;
+    loop {
+        cycles += 1;
+        let mut state = outcome.state;
+        let new_account = match outcome.account.take() {
+            Some(bytes) => {
+                let g = account_gen + 1;
+                let t = chunks::store(&enclave.blobs, id, opened.dk(), g, &bytes)
+                    .await
+                    .map_err(CourierError::from)?;
+                state.set_protocol_store(Zeroizing::new(t.encode()))?;
+                Some(g)
+            }
+            None => None,
+        };
+        // Another cycle only for what this operation staged new; held bodies wait for the
+        // next unlock.
+        let last = outcome.outbox.is_empty() || cycles >= MAX_WRITE_AHEAD_CYCLES;
+        let (send_now, held) = (outcome.outbox, outcome.held);
+        let (committed_outbox, new_outbox_gen) = {
+            let parts = [&send_now, &held];
+            if parts.iter().all(|o| o.is_empty()) {
+                (None, None)
+            } else {
+                let bytes =
+                    signal_client::outbox::encode_parts(&parts).map_err(CourierError::from)?;
+                let g = opened.epoch + 1;
+                let t =
+                    chunks::store_kind(Kind::Outbox, &enclave.blobs, id, opened.dk(), g, &bytes)
+                        .await
+                        .map_err(CourierError::from)?;
+                (Some(t), Some(g))
+            }
+        };
+        state.set_signal_account(Zeroizing::new(
+            SignalSlot {
+                inbound_next: next,
+                outbox: committed_outbox,
+            }
+            .encode(),
+        ))?;
+        match enclave
+            .channels
+            .commit_again(&enclave.blobs, &mut opened, &state)
+            .await
+        {
+            Ok(e) => epoch = e,
+            Err(e) => {
+                // Only a refusal is known not to have been written; after a lost answer
+                // the new generations may be what the stored state points at.
+                if matches!(e, ChannelError::Conflict) {
+                    if new_account.is_some() {
+                        chunks::collect_garbage(&enclave.blobs, id, Some(account_gen)).await;
+                    }
+                    if new_outbox_gen.is_some() {
+                        chunks::collect_garbage_kind(Kind::Outbox, &enclave.blobs, id, outbox_gen)
+                            .await;
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+        if let Some(g) = new_account {
+            account_gen = g;
+            chunks::collect_garbage(&enclave.blobs, id, Some(g)).await;
+        }
+        if outbox_gen != new_outbox_gen {
+            outbox_gen = new_outbox_gen;
+            chunks::collect_garbage_kind(Kind::Outbox, &enclave.blobs, id, outbox_gen).await;
+        }
+        if !cursor_committed {
+            cursor_committed = true;
+            // The cursor is committed: trimming is only housekeeping now.
+            if let Err(e) = enclave
+                .blobs
+                .call(&BlobRequest::QueueTrim {
+                    queue: names::inbound(id),
+                    before: next,
+                })
+                .await
+            {
+                tracing::warn!(error = %e, "queue trim failed; retried at the next unlock");
+            }
+        }
+        if send_now.is_empty() {
+            outcome = process::Outcome {
+                state,
+                outbox: send_now,
+                held,
+                ..outcome
+            };
+            break;
+        }
+        if last {
+            // Staged and committed but not sent in this operation: the next unlock sends it.
+            tracing::warn!("write-ahead cycles used up; the rest is sent at the next unlock");
+            outcome = process::Outcome {
+                state,
+                outbox: send_now,
+                held,
+                ..outcome
+            };
+            break;
+        }
+        drop(held);
+        let (client, carry) = (outcome.client, outcome.carry);
+        outcome = courier
+            .worker(id)?
+            .run(move || process::cycle(client, state, send_now, carry))
+            .await??;
     }
-    if outcome.destroy {
+    let destroy = outcome.carry.destroy;
+    if destroy {
         crate::channels::destroy(&enclave.blobs, id).await?;
         chunks::collect_garbage(&enclave.blobs, id, None).await;
+        chunks::collect_garbage_kind(Kind::Outbox, &enclave.blobs, id, None).await;
         courier.live.stop(id);
         courier.release(id);
     } else {
         // A refusal (older key epoch) is logged by kind inside `ensure`.
-        let _ = courier
-            .live
-            .ensure(courier, outcome.credentials, seal)
-            .await;
+        let signal_client::Account { credentials, .. } = outcome.client.account;
+        let _ = courier.live.ensure(courier, credentials, seal).await;
     }
-    let mut stats: Stats = outcome.stats;
+    let mut stats: Stats = outcome.carry.stats;
     stats.rejected += unopenable;
     // ADDs that reached the approval threshold: invite each number (VAULT.md §12).
-    let mut epoch = epoch;
+    drop(opened);
     let mut invited = 0usize;
-    if !outcome.destroy {
-        for phone in outcome.invites {
+    if !destroy {
+        for phone in outcome.carry.invites {
             match crate::lifecycle_api::invite_enacted(enclave, id, &sk, phone, epoch).await {
                 Ok((e, s)) => {
                     epoch = e;
@@ -398,13 +501,13 @@ async fn unlock_run(
         }
     }
     let remaining = queue_next(enclave, id).await?.saturating_sub(next);
-    let texts: Vec<&str> = outcome.texts.iter().map(|t| t.as_str()).collect();
+    let texts: Vec<&str> = outcome.carry.texts.iter().map(|t| t.as_str()).collect();
     Ok(json!({
         "epoch": epoch,
         "texts": texts,
         "stats": stats,
         "remaining": remaining,
-        "destroyed": outcome.destroy,
+        "destroyed": destroy,
         "invited": invited,
     }))
 }

@@ -953,7 +953,7 @@ async fn enact_remove(
                 other => return Err(integrity("queue append", &other)),
             }
         }
-        state.set_signal_account(Zeroizing::new(SignalSlot { inbound_next: end }.encode()))?;
+        state.set_signal_account(Zeroizing::new(SignalSlot::at(end).encode()))?;
     }
     drop(waiting);
     if new_chunks.is_some() || queue_end.is_some() {

@@ -1,4 +1,4 @@
-//! The enclave's Signal slot and account-chunk table decoders (COURIER.md §2, §2.1): never
+//! The enclave's Signal slot (with its outbox table) and chunk table decoders (COURIER.md §2, §2.1, §2.2): never
 //! panic; whatever decodes re-encodes to the same bytes.
 #![no_main]
 

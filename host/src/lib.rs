@@ -47,6 +47,9 @@ pub struct HostConfig {
     pub allow: Allowlist,
     pub max_connections: usize,
     pub launch: Launch,
+    /// Tests only: the fault switch file (`store::danger_test_faults`). `None` in any
+    /// deployment.
+    pub danger_test_faults: Option<PathBuf>,
 }
 
 /// A started host: its bound addresses and the handle to stop it.
@@ -74,7 +77,13 @@ pub enum HostError {
 
 /// Binds every listener, opens the store, starts the relays and the launcher.
 pub async fn start(cfg: HostConfig) -> Result<RunningHost, HostError> {
-    let store: Arc<dyn BlobStore> = Arc::new(RedbStore::open(&cfg.store_path)?);
+    let store: Arc<dyn BlobStore> = match &cfg.danger_test_faults {
+        Some(file) => Arc::new(store::danger_test_faults::DangerTestFaults::new(
+            RedbStore::open(&cfg.store_path)?,
+            file.clone(),
+        )),
+        None => Arc::new(RedbStore::open(&cfg.store_path)?),
+    };
     let ingress = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| HostError::Bind {

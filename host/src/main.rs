@@ -63,6 +63,10 @@ struct RunArgs {
     egress_allow: Vec<String>,
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// DANGER, tests only: a fault-switch file that makes the blob store refuse or crash on
+    /// state writes (host/src/store/danger_test_faults.rs). Never set in a deployment.
+    #[arg(long, hide = true)]
+    danger_test_faults: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "external")]
     launch: LaunchKind,
     /// Enclave executable for --launch simulated.
@@ -151,6 +155,7 @@ fn main() -> anyhow::Result<()> {
         allow,
         max_connections: args.max_connections,
         launch,
+        danger_test_faults: args.danger_test_faults,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

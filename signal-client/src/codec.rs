@@ -27,6 +27,9 @@ impl Writer {
     pub(crate) fn u32(&mut self, v: u32) {
         self.raw(&v.to_be_bytes());
     }
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.raw(&v.to_be_bytes());
+    }
     /// A `u8`-length-prefixed field. The caller guarantees `b.len() <= max <= 255`;
     /// anything longer is an encoder bug, reported rather than truncated.
     pub(crate) fn bytes8(&mut self, what: &'static str, b: &[u8], max: usize) -> Result<()> {
@@ -107,6 +110,9 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array(what)?))
+    }
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array(what)?))
     }
     fn bounded(&mut self, what: &'static str, len: usize, max: usize) -> Result<&'a [u8]> {
         if len > max {

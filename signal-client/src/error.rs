@@ -125,6 +125,11 @@ pub enum Error {
     /// was built on one: nothing was encrypted to it and nothing was sent (SPEC.md §4.1).
     #[error("the recipient's identity key changed and is not trusted")]
     UntrustedIdentity,
+    /// A staged message cannot be sent as staged (the service refused its sealed-sender
+    /// access key): sending it differently needs a new encryption on a committed session,
+    /// which the caller stages and commits first (SPEC.md §4.2).
+    #[error("{operation}: the staged message must be encrypted again")]
+    NeedsRestage { operation: &'static str },
 }
 
 impl From<SignalProtocolError> for Error {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod multi;
+pub mod outbox;
 pub mod phone;
 pub mod service;
 pub mod store;

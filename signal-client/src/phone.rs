@@ -76,6 +76,9 @@ pub struct Phone {
     /// Recent sends, newest last (in memory only, like the app's message send log).
     send_log: VecDeque<Sent>,
     resent: usize,
+    /// Envelopes libsignal refused as already decrypted (a repeat, or a message key used
+    /// again for another message).
+    pub duplicates: usize,
 }
 
 impl std::fmt::Debug for Phone {
@@ -127,6 +130,7 @@ impl Phone {
             state: state.map(Path::to_path_buf),
             send_log: VecDeque::new(),
             resent: 0,
+            duplicates: 0,
         }
     }
 
@@ -362,6 +366,12 @@ impl Phone {
                     // only loses that message, as before.
                     let _ = self.client.send_retry_receipt(&retry).await;
                     self.save()?;
+                    continue;
+                }
+                Err(Error::Protocol {
+                    kind: crate::error::DUPLICATED_MESSAGE,
+                }) => {
+                    self.duplicates += 1;
                     continue;
                 }
                 Err(_) => continue,

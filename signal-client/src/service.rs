@@ -131,7 +131,7 @@ pub struct SignalClient {
     /// and sealed-sender recipients learn only our ACI.
     pub share_number: bool,
     /// Recipients that refused a guessed key (not unrestricted): not guessed again.
-    restricted: std::collections::HashSet<Aci>,
+    pub(crate) restricted: std::collections::HashSet<Aci>,
     parallelism: usize,
 }
 
@@ -153,7 +153,7 @@ fn now_ms() -> u64 {
     .unwrap_or(u64::MAX)
 }
 
-fn status_err(operation: &'static str, r: &Response) -> Error {
+pub(crate) fn status_err(operation: &'static str, r: &Response) -> Error {
     Error::Status {
         operation,
         status: r.status.as_u16(),
@@ -172,7 +172,7 @@ pub(crate) fn rate_limit_wait(r: &Response) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-fn parse<T: serde::de::DeserializeOwned + json::Validate>(
+pub(crate) fn parse<T: serde::de::DeserializeOwned + json::Validate>(
     operation: &'static str,
     r: &Response,
 ) -> Result<T> {
@@ -534,7 +534,7 @@ impl SignalClient {
     }
 
     /// Starts sessions from a `GET /v2/keys/…` answer. Returns whether the identity changed.
-    async fn install_bundles(&mut self, to: &Aci, r: &Response) -> Result<bool> {
+    pub(crate) async fn install_bundles(&mut self, to: &Aci, r: &Response) -> Result<bool> {
         const OP: &str = "fetch prekeys";
         if r.status == StatusCode::NOT_FOUND {
             return Err(Error::Unregistered);
@@ -712,7 +712,7 @@ impl SignalClient {
     /// Encrypts `to` for one round of [`SignalClient::send_many`], on every core (with
     /// sealed sender, three X25519 per recipient: most of a large broadcast's CPU time).
     /// Recipients that fail to encrypt go straight to `results`.
-    fn prepare_round(
+    pub(crate) fn prepare_round(
         &mut self,
         to: &[Aci],
         cert: Option<&SenderCertificate>,
@@ -1077,7 +1077,7 @@ pub async fn decrypt_envelope(
     })
 }
 
-async fn fetch_bundles(
+pub(crate) async fn fetch_bundles(
     http: &HttpClient,
     to: &Aci,
     device: Option<DeviceId>,
@@ -1089,7 +1089,7 @@ async fn fetch_bundles(
         .await
 }
 
-async fn put_messages(
+pub(crate) async fn put_messages(
     http: &HttpClient,
     p: &Prepared,
     uak: Option<&[u8; 16]>,

@@ -42,6 +42,8 @@ pub struct StackOpts {
     pub log: Option<String>,
     /// More `sealboost-enclave` options (e.g. `--unlock-budget-bytes=…`).
     pub enclave_args: Vec<String>,
+    /// Tests only: the host's fault-switch file (`--danger-test-faults`).
+    pub danger_test_faults: Option<PathBuf>,
 }
 
 /// Where a running signal-sim is and how to trust it.
@@ -158,6 +160,9 @@ impl Stack {
         }
         if let Some(sim) = &opts.signal {
             cmd.arg(format!("--egress-allow={}", sim.addr));
+        }
+        if let Some(f) = &opts.danger_test_faults {
+            cmd.arg(format!("--danger-test-faults={}", f.display()));
         }
         if let Some(n) = opts.max_connections {
             cmd.arg(format!("--max-connections={n}"));

@@ -37,6 +37,30 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const TABLE_HEADER: usize = 1 + 8 + 8 + 2;
 const LABEL: &[u8] = b"sealboost protocol chunk v1";
+const OUTBOX_LABEL: &[u8] = b"sealboost outbox chunk v1";
+
+/// What a chunk generation holds: the account record (`ps/`), or the staged outbox of
+/// write-ahead sending (`ob/`, COURIER.md §2.2). Each has its own names, key and label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Account,
+    Outbox,
+}
+
+impl Kind {
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Account => "ps",
+            Kind::Outbox => "ob",
+        }
+    }
+    fn label(self) -> &'static [u8] {
+        match self {
+            Kind::Account => LABEL,
+            Kind::Outbox => OUTBOX_LABEL,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -127,21 +151,21 @@ impl ChunkTable {
     }
 }
 
-fn name(id: &ChannelId, generation: u64, index: usize) -> Vec<u8> {
-    format!("ch/{}/ps/{generation}/{index}", id.to_hex()).into_bytes()
+fn name(kind: Kind, id: &ChannelId, generation: u64, index: usize) -> Vec<u8> {
+    format!("ch/{}/{}/{generation}/{index}", id.to_hex(), kind.dir()).into_bytes()
 }
 
-fn key(dk: &Dk, id: &ChannelId) -> Zeroizing<[u8; 32]> {
+fn key(kind: Kind, dk: &Dk, id: &ChannelId) -> Zeroizing<[u8; 32]> {
     let mut k = Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(Some(id.as_bytes()), dk.secret())
-        .expand(LABEL, &mut k[..])
+        .expand(kind.label(), &mut k[..])
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     k
 }
 
-fn ad(id: &ChannelId, dk: &Dk, t: &ChunkTable, index: usize) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(LABEL.len() + 16 + 8 * 5);
-    ad.extend_from_slice(LABEL);
+fn ad(kind: Kind, id: &ChannelId, dk: &Dk, t: &ChunkTable, index: usize) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(kind.label().len() + 16 + 8 * 5);
+    ad.extend_from_slice(kind.label());
     ad.extend_from_slice(id.as_bytes());
     ad.extend_from_slice(&dk.key_epoch().to_be_bytes());
     ad.extend_from_slice(&t.generation.to_be_bytes());
@@ -165,22 +189,33 @@ pub async fn load(
     dk: &Dk,
     table: &ChunkTable,
 ) -> Result<Zeroizing<Vec<u8>>, ChunkError> {
+    load_kind(Kind::Account, blobs, id, dk, table).await
+}
+
+/// [`load`] for either [`Kind`].
+pub async fn load_kind(
+    kind: Kind,
+    blobs: &BlobClient,
+    id: &ChannelId,
+    dk: &Dk,
+    table: &ChunkTable,
+) -> Result<Zeroizing<Vec<u8>>, ChunkError> {
     let total = usize::try_from(table.total_len).map_err(|_| ChunkError::Table("total length"))?;
     // IN_FLIGHT chunks at a time: memory stays near one copy of the account (plus a few
     // chunks), not two.
-    let k = key(dk, id);
+    let k = key(kind, dk, id);
     let aead = XChaCha20Poly1305::new((&*k).into());
     let mut out = Zeroizing::new(Vec::with_capacity(total));
     let indices: Vec<usize> = (0..table.digests.len()).collect();
     for window in indices.chunks(IN_FLIGHT) {
         let fetches = window.iter().map(|&i| {
             blobs.call_owned(BlobRequest::Get {
-                name: name(id, table.generation, i),
+                name: name(kind, id, table.generation, i),
             })
         });
         let answers = futures::future::join_all(fetches).await;
         for (&i, answer) in window.iter().zip(answers) {
-            open_chunk(&aead, id, dk, table, i, answer?, &mut out)?;
+            open_chunk(kind, &aead, id, dk, table, i, answer?, &mut out)?;
         }
     }
     if out.len() != total {
@@ -192,7 +227,9 @@ pub async fn load(
 }
 
 /// Checks chunk `i`'s digest, opens it and appends its bytes to `out`.
+#[allow(clippy::too_many_arguments)]
 fn open_chunk(
+    kind: Kind,
     aead: &XChaCha20Poly1305,
     id: &ChannelId,
     dk: &Dk,
@@ -221,7 +258,7 @@ fn open_chunk(
     let tag_at = blob.len() - TAG_LEN;
     let tag = Tag::clone_from_slice(&blob[tag_at..]);
     let body = &mut blob[NONCE_LEN..tag_at];
-    aead.decrypt_in_place_detached(&nonce, &ad(id, dk, table, i), body, &tag)
+    aead.decrypt_in_place_detached(&nonce, &ad(kind, id, dk, table, i), body, &tag)
         .map_err(|_| ChunkError::Corrupt { index: i })?;
     out.extend_from_slice(body);
     zeroize::Zeroize::zeroize(&mut blob);
@@ -237,6 +274,18 @@ pub async fn store(
     generation: u64,
     record: &[u8],
 ) -> Result<ChunkTable, ChunkError> {
+    store_kind(Kind::Account, blobs, id, dk, generation, record).await
+}
+
+/// [`store`] for either [`Kind`].
+pub async fn store_kind(
+    kind: Kind,
+    blobs: &BlobClient,
+    id: &ChannelId,
+    dk: &Dk,
+    generation: u64,
+    record: &[u8],
+) -> Result<ChunkTable, ChunkError> {
     let count = record.len().div_ceil(CHUNK_LEN);
     if count > MAX_CHUNKS {
         return Err(ChunkError::TooLarge(record.len()));
@@ -246,7 +295,7 @@ pub async fn store(
         total_len: record.len() as u64,
         digests: vec![[0u8; 32]; count],
     };
-    let k = key(dk, id);
+    let k = key(kind, dk, id);
     let aead = XChaCha20Poly1305::new((&*k).into());
     // IN_FLIGHT chunks are sealed and written at a time, so sealed copies of the whole
     // account never coexist.
@@ -256,10 +305,10 @@ pub async fn store(
         let mut puts = Vec::with_capacity(window.len());
         for (j, part) in window.iter().enumerate() {
             let i = w * IN_FLIGHT + j;
-            let blob = seal_chunk(&aead, id, dk, &table, i, part)?;
+            let blob = seal_chunk(kind, &aead, id, dk, &table, i, part)?;
             digests[i].copy_from_slice(&Sha256::digest(&blob));
             puts.push(blobs.call_owned(BlobRequest::Put {
-                name: name(id, generation, i),
+                name: name(kind, id, generation, i),
                 expected: 0,
                 data: blob,
             }));
@@ -277,6 +326,7 @@ pub async fn store(
 
 /// Seals chunk `i` (`part`) of a generation described by `table`: nonce ‖ body ‖ tag.
 fn seal_chunk(
+    kind: Kind,
     aead: &XChaCha20Poly1305,
     id: &ChannelId,
     dk: &Dk,
@@ -292,7 +342,7 @@ fn seal_chunk(
     let tag = aead
         .encrypt_in_place_detached(
             XNonce::from_slice(&nonce),
-            &ad(id, dk, table, i),
+            &ad(kind, id, dk, table, i),
             &mut blob[NONCE_LEN..],
         )
         .map_err(|_| ChunkError::TooLarge(part.len()))?;
@@ -302,7 +352,11 @@ fn seal_chunk(
 
 /// Name prefix of every chunk blob of `id`.
 fn prefix(id: &ChannelId) -> Vec<u8> {
-    format!("ch/{}/ps/", id.to_hex()).into_bytes()
+    kind_prefix(Kind::Account, id)
+}
+
+fn kind_prefix(kind: Kind, id: &ChannelId) -> Vec<u8> {
+    format!("ch/{}/{}/", id.to_hex(), kind.dir()).into_bytes()
 }
 
 /// Whether `id` has a Signal account on the host (any chunk blob; the host knows this
@@ -323,8 +377,18 @@ pub async fn any_stored(blobs: &BlobClient, id: &ChannelId) -> Option<bool> {
 /// Deletes every chunk blob of `id` except those of `keep` (best effort: housekeeping
 /// after a commit, or cleanup after a failed one). Returns how many were deleted.
 pub async fn collect_garbage(blobs: &BlobClient, id: &ChannelId, keep: Option<u64>) -> usize {
-    let prefix = prefix(id);
-    let keep_prefix = keep.map(|g| format!("ch/{}/ps/{g}/", id.to_hex()).into_bytes());
+    collect_garbage_kind(Kind::Account, blobs, id, keep).await
+}
+
+/// [`collect_garbage`] for either [`Kind`].
+pub async fn collect_garbage_kind(
+    kind: Kind,
+    blobs: &BlobClient,
+    id: &ChannelId,
+    keep: Option<u64>,
+) -> usize {
+    let prefix = kind_prefix(kind, id);
+    let keep_prefix = keep.map(|g| format!("ch/{}/{}/{g}/", id.to_hex(), kind.dir()).into_bytes());
     let names = match blobs
         .call(&BlobRequest::List {
             prefix,

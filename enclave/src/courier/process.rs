@@ -1,7 +1,8 @@
 //! One unlock's Signal work (COURIER.md §3), run on the [`super::Worker`] thread: decrypt
 //! the opened inbound envelopes with the channel's protocol store, let [`crate::relay`] act
-//! on each, run an admin's CLI command, send every resulting message, and put the updated
-//! account (protocol store included) back into the state. The caller commits the state.
+//! on each, run an admin's CLI command, and encrypt every resulting message into an outbox
+//! ([`run`]); the caller commits the advanced account and the outbox, and only then are
+//! they sent ([`cycle`]), write-ahead (COURIER.md §3.2).
 //!
 //! A bad envelope or content is counted and skipped with a log line that names the error
 //! kind only; it never stops the batch and never reaches the host.
@@ -13,6 +14,7 @@ use libsignal_protocol::Aci;
 use prost::Message as _;
 use signal_api::{data_message::Flags, Content, DataMessage};
 use signal_client::cipher::RetryRequest;
+use signal_client::outbox::Outbox;
 use signal_client::{Account, ServiceConfig, SignalClient};
 use zeroize::Zeroizing;
 
@@ -34,6 +36,9 @@ pub struct Batch {
     pub state: ChannelState,
     /// The signal-client account record (from the chunks, COURIER.md §2.1).
     pub account: Zeroizing<Vec<u8>>,
+    /// What an earlier unlock committed as staged and may not have sent (COURIER.md §2.2):
+    /// sent first, before anything else.
+    pub staged: Outbox,
     /// Opened inbound items: raw Signal envelopes, oldest first.
     pub items: Vec<Zeroizing<Vec<u8>>>,
     /// An admin's command from the CLI (sender, text), run after the queue.
@@ -71,22 +76,40 @@ pub struct Stats {
     pub withheld: usize,
 }
 
-/// What the worker hands back.
-#[derive(Debug)]
-pub struct Outcome {
-    pub state: ChannelState,
-    /// The updated account record (to be written as a new chunk generation).
-    pub account: Zeroizing<Vec<u8>>,
+/// What carries over between the write-ahead cycles of one operation (COURIER.md §3.2).
+#[derive(Debug, Default)]
+pub struct Carry {
+    pub stats: Stats,
     /// Texts addressed to the viewer (CLI output).
     pub texts: Vec<Zeroizing<String>>,
-    pub stats: Stats,
+    viewer: Option<Phone>,
+    /// Admins found with a changed safety number: nothing more goes to them.
+    withheld: Vec<Phone>,
     /// CONFIRM DESTROY was handled: the caller deletes the channel.
     pub destroy: bool,
     /// Enacted ADDs: after committing, the caller invites each number as an admin
     /// (one-time passphrase over Signal, VAULT.md §12).
     pub invites: Vec<Phone>,
-    /// The channel's service credential, for the live receiver (DESIGN §4.5).
-    pub credentials: signal_client::Credentials,
+    /// Effect rounds used (bounded by `MAX_EFFECT_ROUNDS` for the whole operation).
+    rounds: usize,
+    /// The last message timestamp used.
+    ts: u64,
+}
+
+/// What the worker hands back after staging (phase 1) or after a send phase.
+#[derive(Debug)]
+pub struct Outcome {
+    pub state: ChannelState,
+    /// The client, kept for the next send phase of the same operation.
+    pub client: SignalClient,
+    /// The account record to write as a new chunk generation; `None` when the store that
+    /// is committed already holds everything (only the outbox changed).
+    pub account: Option<Zeroizing<Vec<u8>>>,
+    /// Staged and to be sent after the commit, in this operation.
+    pub outbox: Outbox,
+    /// Staged bodies that failed transiently: committed, sent at the next unlock.
+    pub held: Outbox,
+    pub carry: Carry,
 }
 
 fn now_ms() -> u64 {
@@ -110,11 +133,14 @@ pub async fn register(
     Ok((encoded, credentials))
 }
 
-/// Runs one batch (see the module doc).
+/// Phase 1 of one unlock (COURIER.md §3): resend what an earlier unlock staged, then
+/// decrypt and act on the batch and stage every message it sends. Nothing new leaves until
+/// the caller has committed the returned account and outbox.
 pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, CourierError> {
     let Batch {
         mut state,
         account,
+        staged,
         items,
         command,
         viewer,
@@ -122,7 +148,22 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     } = batch;
     let account = Account::decode(&account)?;
     let mut client = SignalClient::new(&config, account);
-    let mut stats = Stats::default();
+    let mut carry = Carry {
+        viewer: viewer.as_ref().map(Phone::duplicate),
+        ts: now_ms(),
+        ..Carry::default()
+    };
+    // The committed store is already past these ciphertexts: sending them again is safe,
+    // and a repeat is refused by the recipient (COURIER.md §3.2).
+    let (mut outbox, held, _) = if staged.is_empty() {
+        (Outbox::default(), Outbox::default(), false)
+    } else {
+        tracing::info!(
+            bodies = staged.len(),
+            "sending what an earlier unlock staged"
+        );
+        send_phase(&mut client, &mut state, staged, &mut carry).await
+    };
     let mut effects = Vec::new();
     let deauthorized_before = deauthorized_admins(&state);
     let mut retries = Vec::new();
@@ -132,15 +173,14 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
             &mut state,
             item,
             now_secs,
-            &mut stats,
+            &mut carry.stats,
             &mut effects,
             &mut retries,
         )
         .await;
     }
-    let mut texts = Vec::new();
     if let Some(v) = &viewer {
-        texts.extend(
+        carry.texts.extend(
             relay::texts_for(&effects, v)
                 .into_iter()
                 .map(|t| Zeroizing::new(t.to_owned())),
@@ -158,21 +198,21 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
             },
         );
         // What the command answers its sender is printed by the CLI, not sent to them.
-        texts.extend(relay::take_addressed_to(&mut own, admin));
+        carry
+            .texts
+            .extend(relay::take_addressed_to(&mut own, admin));
         effects.extend(own);
     }
     effects.extend(trust_reauthorized(&client, &state, &deauthorized_before));
-    let (destroy, invites) = deliver(
-        &mut client,
-        &mut state,
-        effects,
-        &mut stats,
-        viewer.as_ref().map(|v| (v, &mut texts)),
-    )
-    .await;
+    // The batch's own effects get the full round budget, whatever the resend above used.
+    carry.rounds = 0;
+    let staged_now = stage(&mut client, &mut state, effects, &mut carry).await;
+    outbox.groups.extend(staged_now.groups);
+    // A retry receipt is a plaintext content on no ratchet (SPEC §5.1 of signal-client):
+    // sending it before the commit reuses no key; a lost commit only sends it again.
     for r in &retries {
         if let Err(e) = client.send_retry_receipt(r).await {
-            stats.failed += 1;
+            carry.stats.failed += 1;
             tracing::warn!(error = %e, "retry receipt not sent");
         }
     }
@@ -185,16 +225,153 @@ pub async fn run(config: ServiceConfig, batch: Batch) -> Result<Outcome, Courier
     let forgotten = super::prune::prune(&mut client.account.store, &state, now_secs);
     tracing::debug!(forgotten, "recipient book pruned");
     let encoded = client.account.encode()?;
-    let Account { credentials, .. } = client.account;
     Ok(Outcome {
         state,
-        account: encoded,
-        texts,
-        stats,
-        destroy,
-        invites,
-        credentials,
+        client,
+        account: Some(encoded),
+        outbox,
+        held,
+        carry,
     })
+}
+
+/// Phase 2 of one write-ahead cycle (COURIER.md §3.2): sends `outbox` (committed by the
+/// caller), then stages what the results call for (relay follow-ups for identity changes,
+/// messages to encrypt again); the caller commits those before the next cycle sends them.
+pub async fn cycle(
+    mut client: SignalClient,
+    mut state: ChannelState,
+    outbox: Outbox,
+    mut carry: Carry,
+) -> Result<Outcome, CourierError> {
+    let (outbox, held, store_changed) =
+        send_phase(&mut client, &mut state, outbox, &mut carry).await;
+    let account = if store_changed || !outbox.is_empty() {
+        Some(client.account.encode()?)
+    } else {
+        None
+    };
+    Ok(Outcome {
+        state,
+        client,
+        account,
+        outbox,
+        held,
+        carry,
+    })
+}
+
+/// Sends a committed outbox; returns what it stages next (follow-ups, messages to
+/// encrypt again), what stays held, and whether the store changed while sending.
+async fn send_phase(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    outbox: Outbox,
+    carry: &mut Carry,
+) -> (Outbox, Outbox, bool) {
+    let sent = client.send_staged(outbox).await;
+    let mut follow_ups = Vec::new();
+    let mut changed = Vec::new();
+    for (aci, result) in sent.results {
+        match result {
+            Ok(report) => {
+                carry.stats.delivered += 1;
+                if report.identity_changed {
+                    changed.extend(phone_of(client, &aci).map(|p| (p, aci)));
+                }
+            }
+            Err(signal_client::Error::UntrustedIdentity) => {
+                // Counted once per admin, as when later effects skip them outright.
+                let p = phone_of(client, &aci);
+                if p.as_ref().is_some_and(|p| carry.withheld.contains(p)) {
+                    continue;
+                }
+                carry.stats.withheld += 1;
+                tracing::warn!("an admin's safety number changed; nothing sent to them");
+                withhold(client, state, &aci, carry, &mut follow_ups);
+            }
+            Err(signal_client::Error::Unregistered) => carry.stats.unreachable += 1,
+            Err(e) => {
+                carry.stats.failed += 1;
+                tracing::warn!(error = %e, "send failed");
+            }
+        }
+    }
+    for (p, aci) in &changed {
+        let digits = admin_safety_number(client, state, p, aci);
+        follow_ups.extend(relay::handle_identity_change(state, p, digits.as_deref()));
+    }
+    if let Some(v) = &carry.viewer {
+        carry.texts.extend(
+            relay::texts_for(&follow_ups, v)
+                .into_iter()
+                .map(|t| Zeroizing::new(t.to_owned())),
+        );
+    }
+    let mut next = stage(client, state, follow_ups, carry).await;
+    for r in sent.restage {
+        set_strict(client, state);
+        let (group, failures) = client.stage_padded(&r.to, r.padded, r.timestamp).await;
+        count_failures(client, state, failures, carry, &mut Vec::new());
+        next.groups.push(group);
+    }
+    (next, sent.keep, sent.store_changed)
+}
+
+/// An admin the store refused to encrypt to (their identity key changed): the key the
+/// service served instead (its TLS ends in the enclave) goes on record, so the admins are
+/// shown its safety number and a re-ADD trusts exactly it (COURIER.md §3.1); the relay
+/// deauthorizes them once, and later effects of this operation skip them.
+fn withhold(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    aci: &Aci,
+    carry: &mut Carry,
+    follow_ups: &mut Vec<Effect>,
+) {
+    if let Some(key) = client.account.store.take_refused_identity(aci) {
+        client.account.store.pin_identity(aci, key);
+    }
+    let Some(p) = phone_of(client, aci) else {
+        return;
+    };
+    if !carry.withheld.contains(&p) {
+        let digits = admin_safety_number(client, state, &p, aci);
+        follow_ups.extend(relay::handle_identity_change(state, &p, digits.as_deref()));
+        carry.withheld.push(p);
+    }
+}
+
+/// The phone of a recipient, from the recipient book.
+fn phone_of(client: &SignalClient, aci: &Aci) -> Option<Phone> {
+    let e164 = client.account.store.recipient(aci)?.e164.as_deref()?;
+    Phone::from_book_key(e164)
+}
+
+/// Staging failures: withheld (and the relay told), unreachable or failed. Follow-ups go
+/// to `follow_ups`.
+fn count_failures(
+    client: &mut SignalClient,
+    state: &mut ChannelState,
+    failures: Vec<(Aci, Result<signal_client::SendReport, signal_client::Error>)>,
+    carry: &mut Carry,
+    follow_ups: &mut Vec<Effect>,
+) {
+    for (aci, result) in failures {
+        match result {
+            Ok(_) => {}
+            Err(signal_client::Error::UntrustedIdentity) => {
+                carry.stats.withheld += 1;
+                tracing::warn!("an admin's safety number changed; nothing encrypted to them");
+                withhold(client, state, &aci, carry, follow_ups);
+            }
+            Err(signal_client::Error::Unregistered) => carry.stats.unreachable += 1,
+            Err(e) => {
+                carry.stats.failed += 1;
+                tracing::warn!(error = %e, "message not staged");
+            }
+        }
+    }
 }
 
 /// Counts an envelope that did not decrypt: a redelivered one as a duplicate, anything else
@@ -567,27 +744,25 @@ fn set_strict(client: &mut SignalClient, state: &ChannelState) {
     store.set_strict(&acis);
 }
 
-/// Sends every effect; returns whether the channel is to be destroyed and the numbers to
-/// invite as admins.
+/// Encrypts every effect and stages the bodies (nothing is sent). Identity changes found
+/// while staging (a new bundle) are handed to the relay at once and their follow-ups
+/// staged too, for at most `MAX_EFFECT_ROUNDS` rounds in the whole operation.
 ///
 /// An authorized admin whose identity key changed is never sent anything: the store refuses
-/// to encrypt to them (`set_strict` before every send), the relay deauthorizes them at once
-/// (the other admins are told, in the next round), and every later effect of this operation
-/// skips them, even those computed while they were still an admin. What such follow-ups
-/// tell `viewer` is also added to their texts (CLI output).
-async fn deliver(
+/// to encrypt to them (`set_strict` before every staging), the relay deauthorizes them at
+/// once (the other admins are told, in the next round), and every later effect of this
+/// operation skips them, even those computed while they were still an admin. What such
+/// follow-ups tell the viewer is also added to their texts (CLI output).
+async fn stage(
     client: &mut SignalClient,
     state: &mut ChannelState,
     mut effects: Vec<Effect>,
-    stats: &mut Stats,
-    mut viewer: Option<(&Phone, &mut Vec<Zeroizing<String>>)>,
-) -> (bool, Vec<Phone>) {
-    let mut destroy = false;
-    let mut invites = Vec::new();
-    let mut ts = now_ms();
+    carry: &mut Carry,
+) -> Outbox {
+    let mut outbox = Outbox::default();
     let profile_key = client.account.profile_key().to_vec();
-    let mut withheld: Vec<Phone> = Vec::new();
-    for _round in 0..MAX_EFFECT_ROUNDS {
+    while !effects.is_empty() && carry.rounds < MAX_EFFECT_ROUNDS {
+        carry.rounds += 1;
         let mut changed: Vec<(Phone, Aci)> = Vec::new();
         let mut follow_ups: Vec<Effect> = Vec::new();
         for effect in effects.drain(..) {
@@ -621,112 +796,100 @@ async fn deliver(
                     },
                 ),
                 Effect::DestroyChannel => {
-                    destroy = true;
+                    carry.destroy = true;
                     continue;
                 }
                 Effect::InviteAdmin(p) => {
-                    invites.push(p);
+                    carry.invites.push(p);
                     continue;
                 }
             };
-            let to: Vec<Phone> = to.into_iter().filter(|p| !withheld.contains(p)).collect();
+            let to: Vec<Phone> = to
+                .into_iter()
+                .filter(|p| !carry.withheld.contains(p))
+                .collect();
             if to.is_empty() {
                 continue;
             }
-            ts += 1;
+            carry.ts += 1;
+            let ts = carry.ts;
             let dm = DataMessage {
                 timestamp: Some(ts),
                 profile_key: Some(profile_key.clone()),
                 ..dm
             };
             let content = content_bytes(dm);
-            let acis = resolve(client, state, &to, stats).await;
+            let acis = resolve(client, state, &to, &mut carry.stats).await;
             let ids: Vec<Aci> = acis.iter().map(|(a, _)| *a).collect();
             let by_aci: HashMap<Aci, usize> = acis.into_iter().collect();
             set_strict(client, state);
-            for (aci, result) in client.send_many(&ids, &content, ts).await {
-                match result {
-                    Ok(report) => {
-                        stats.delivered += 1;
-                        if report.identity_changed {
-                            if let Some(&i) = by_aci.get(&aci) {
-                                changed.push((to[i].duplicate(), aci));
-                            }
-                        }
-                    }
-                    Err(signal_client::Error::UntrustedIdentity) => {
-                        stats.withheld += 1;
-                        tracing::warn!("an admin's safety number changed; nothing sent to them");
-                        // The key the service served instead (its TLS ends in the enclave)
-                        // goes on record: the admins are shown its safety number, and a
-                        // re-ADD trusts exactly it (COURIER.md §3.1).
-                        if let Some(key) = client.account.store.take_refused_identity(&aci) {
-                            client.account.store.pin_identity(&aci, key);
-                        }
-                        let Some(p) = by_aci.get(&aci).map(|&i| &to[i]) else {
-                            continue;
-                        };
-                        if !withheld.contains(p) {
-                            let digits = admin_safety_number(client, state, p, &aci);
-                            follow_ups.extend(relay::handle_identity_change(
-                                state,
-                                p,
-                                digits.as_deref(),
-                            ));
-                            withheld.push(p.duplicate());
-                        }
-                    }
-                    Err(signal_client::Error::Unregistered) => stats.unreachable += 1,
-                    Err(e) => {
-                        stats.failed += 1;
-                        tracing::warn!(error = %e, "send failed");
+            let (mut group, failures) = client.stage_many(&ids, &content, ts).await;
+            for item in &mut group.items {
+                if item.identity_changed {
+                    item.identity_changed = false;
+                    if let Some(&i) = by_aci.get(&item.prepared.to) {
+                        changed.push((to[i].duplicate(), item.prepared.to));
                     }
                 }
             }
+            count_failures(client, state, failures, carry, &mut follow_ups);
+            outbox.groups.push(group);
         }
         for (p, aci) in &changed {
             let digits = admin_safety_number(client, state, p, aci);
             follow_ups.extend(relay::handle_identity_change(state, p, digits.as_deref()));
         }
-        if let Some((v, texts)) = viewer.as_mut() {
-            texts.extend(
+        if let Some(v) = &carry.viewer {
+            carry.texts.extend(
                 relay::texts_for(&follow_ups, v)
                     .into_iter()
                     .map(|t| Zeroizing::new(t.to_owned())),
             );
         }
         effects.extend(follow_ups);
-        if effects.is_empty() {
-            break;
-        }
     }
-    (destroy, invites)
+    outbox
 }
 
 /// Sends `effects` (key-lifecycle notices and one-time passphrases, VAULT.md §12–§13) from
-/// the channel's number, without touching the inbound queue. Returns the updated account,
-/// the stats and the service credential, like [`run`].
+/// the channel's number, without touching the inbound queue. Unlike an unlock this sends
+/// before its caller commits (COURIER.md §6). Returns the updated account, the stats and
+/// the service credential.
 pub async fn send(
     config: ServiceConfig,
     mut state: ChannelState,
     account: Zeroizing<Vec<u8>>,
     effects: Vec<Effect>,
-) -> Result<Outcome, CourierError> {
+) -> Result<Sent, CourierError> {
     let account = Account::decode(&account)?;
     let mut client = SignalClient::new(&config, account);
-    let mut stats = Stats::default();
-    let (destroy, invites) = deliver(&mut client, &mut state, effects, &mut stats, None).await;
+    let mut carry = Carry {
+        ts: now_ms(),
+        ..Carry::default()
+    };
+    let mut outbox = stage(&mut client, &mut state, effects, &mut carry).await;
+    while !outbox.is_empty() {
+        let (next, held, _) = send_phase(&mut client, &mut state, outbox, &mut carry).await;
+        carry.stats.failed += held.len();
+        outbox = next;
+    }
     let encoded = client.account.encode()?;
     let Account { credentials, .. } = client.account;
-    Ok(Outcome {
+    Ok(Sent {
         state,
         account: encoded,
-        texts: Vec::new(),
-        stats,
-        destroy,
-        invites,
+        stats: carry.stats,
         credentials,
     })
+}
+
+/// What [`send`] hands back.
+#[derive(Debug)]
+pub struct Sent {
+    pub state: ChannelState,
+    pub account: Zeroizing<Vec<u8>>,
+    pub stats: Stats,
+    pub credentials: signal_client::Credentials,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! every backend (the embedded one here, a PostgreSQL one later) accepts and rejects exactly the
 //! same inputs.
 
+pub mod danger_test_faults;
 mod error;
 mod redb_store;
 pub mod validate;
