@@ -1,5 +1,5 @@
 //! What the enclave may log. Its log is written to stderr, which the (untrusted) host
-//! collects, so a log line is something the host learns (VAULT.md §18).
+//! collects, so a log line is something the host learns (VAULT.md §22).
 //!
 //! - The project's own crates log at the level `SEALBOOST_LOG` names (an `EnvFilter`
 //!   directive, default `info`); they log kinds and counts only, never a number, ACI, body

@@ -2,7 +2,7 @@
 //! deployment runs (`SEALBOOST_LOG=info`) nothing a subscriber does may show there: joining,
 //! writing to the hotline, or re-keying (a reinstalled phone: new identity key, new sessions,
 //! the post-quantum ratchet negotiated again) writes no line to the host's log, from the
-//! enclave's own code or from any dependency (enclave/src/logging.rs, VAULT.md §18).
+//! enclave's own code or from any dependency (enclave/src/logging.rs, VAULT.md §22).
 
 #![allow(clippy::unwrap_used)]
 
