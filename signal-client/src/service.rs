@@ -611,7 +611,6 @@ impl SignalClient {
         content: &[u8],
         timestamp: u64,
     ) -> Vec<(Aci, Result<SendReport>)> {
-        use futures::StreamExt as _;
         let padded = zeroize::Zeroizing::new(cipher::pad(content));
         let mut results = Vec::with_capacity(to.len());
         let cert = if self.sealed_sender {
@@ -620,42 +619,7 @@ impl SignalClient {
             None
         };
         // Recipients without any session: fetch their bundles in parallel first.
-        let need: Vec<Aci> = to
-            .iter()
-            .filter(|a| {
-                self.account
-                    .store
-                    .session_devices(&a.service_id_string())
-                    .is_empty()
-            })
-            .copied()
-            .collect();
-        let mut changed = std::collections::HashSet::new();
-        if !need.is_empty() {
-            let http = self.http.clone();
-            let auth = zeroize::Zeroizing::new(self.account.credentials.basic_auth());
-            let fetched: Vec<(Aci, Result<Response>)> = futures::stream::iter(need)
-                .map(|aci| {
-                    let http = http.clone();
-                    let auth = auth.clone();
-                    async move { (aci, fetch_bundles(&http, &aci, None, &auth).await) }
-                })
-                .buffer_unordered(self.http_parallelism())
-                .collect()
-                .await;
-            for (aci, r) in fetched {
-                match r {
-                    Ok(r) => match self.install_bundles(&aci, &r).await {
-                        Ok(true) => {
-                            changed.insert(aci);
-                        }
-                        Ok(false) => {}
-                        Err(e) => results.push((aci, Err(e))),
-                    },
-                    Err(e) => results.push((aci, Err(e))),
-                }
-            }
-        }
+        let changed = self.fetch_missing_sessions(to, &mut results).await;
         let failed: std::collections::HashSet<Aci> = results.iter().map(|(a, _)| *a).collect();
         // Rounds: everyone rate-limited in a round waits out the longest `Retry-After`
         // once and goes again together; any other answer that needs recovery goes through

@@ -361,15 +361,20 @@ struct Wire {
     client_bytes: AtomicU64,
 }
 
-/// Copies until EOF or an error, counting into `count` if given.
+/// Copies until EOF or an error, counting into `count` if given. Bytes are counted before
+/// they are passed on: the peer's answer to them can then never be seen before they are
+/// counted (on a loaded machine this thread may be descheduled right after the write).
 fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<&AtomicU64>) {
     let mut buf = [0u8; 16 * 1024];
     while let Ok(n) = from.read(&mut buf) {
-        if n == 0 || to.write_all(&buf[..n]).is_err() {
+        if n == 0 {
             break;
         }
         if let Some(c) = count {
             c.fetch_add(n as u64, Ordering::SeqCst);
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
         }
     }
     let _ = to.shutdown(Shutdown::Write);
