@@ -1,4 +1,4 @@
-//! Issue 3 end to end: the client verifies the real simulated enclave's evidence, bound to
+//! Attestation end to end: the client verifies the real simulated enclave's evidence, bound to
 //! the TLS session it is in, against a pinned policy — and refuses a rebuilt enclave, an
 //! untrusted simulation root, and a man in the middle relaying genuine evidence.
 

@@ -1,4 +1,4 @@
-//! Issue 7: the release flow of the deploy tooling, end to end. A policy made and signed by
+//! The release flow of the deploy tooling, end to end. A policy made and signed by
 //! `deploy` for this enclave build is accepted by a client pinned to it; one made for a
 //! different build is refused before any secret is sent.
 

@@ -1,4 +1,4 @@
-//! Issue 6 end to end (SPEC §3.6, VAULT.md §11–§16), with real processes: host + simulated
+//! The key lifecycle end to end (wire SPEC §3.6, VAULT.md §11–§16), with real processes: host + simulated
 //! enclave + signal-sim + simulated phones + one admin CLI (own key store) per admin.
 //! Adding an admin sends a one-time passphrase over Signal from the channel number; a
 //! lagging admin catches up after two rotations (across an enclave restart); removing an

@@ -1,4 +1,4 @@
-//! Issue 6: "an enclave restart in the middle of each flow leaves a consistent state", end
+//! "An enclave restart in the middle of each flow leaves a consistent state", end
 //! to end with real processes (host + simulated enclave + signal-sim + phones + one admin
 //! CLI per admin). Each test stops the host (and with it the enclave) at a named point of a
 //! key-lifecycle flow and checks what a restarted stack does:

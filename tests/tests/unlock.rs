@@ -1,4 +1,4 @@
-//! Issue 4 end to end: the admin client verifies the enclave before it sends SK; the
+//! The attested unlock end to end: the admin client verifies the enclave before it sends SK; the
 //! enclave unlocks for one operation and writes sealed state through the untrusted host;
 //! a hostile host is caught; nothing in clear ever reaches the host.
 
