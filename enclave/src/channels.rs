@@ -694,6 +694,21 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000;
 
+    /// The anchor's answer to key epoch 1 after this enclave committed epoch 2.
+    fn assert_old_key_epoch_refused(e: &ChannelError) {
+        assert!(
+            matches!(
+                e,
+                ChannelError::EpochRollback {
+                    what: "key epoch",
+                    found: 1,
+                    seen: 2
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
     /// The host's real blob RPC over a temporary store, in this runtime.
     struct Host {
         blobs: BlobClient,
@@ -860,17 +875,7 @@ mod tests {
             .open(&h.blobs, unlock(&id, &old_sk, 0, NOW))
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ChannelError::EpochRollback {
-                    what: "key epoch",
-                    found: 1,
-                    seen: 2
-                }
-            ),
-            "{e:?}"
-        );
+        assert_old_key_epoch_refused(&e);
 
         // The same through the undo path: the new key record stays, the old one is planted
         // as an undo record and the state claims the old key epoch (an "interrupted"
@@ -881,17 +886,7 @@ mod tests {
             .open(&h.blobs, unlock(&id, &old_sk, 0, NOW))
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ChannelError::EpochRollback {
-                    what: "key epoch",
-                    found: 1,
-                    seen: 2
-                }
-            ),
-            "{e:?}"
-        );
+        assert_old_key_epoch_refused(&e);
         let (_, record) = get(&h.blobs, names::key_record(&id)).await.unwrap();
         assert_eq!(
             KeyRecord::decode(&record).unwrap().key_epoch(),

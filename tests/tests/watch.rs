@@ -421,7 +421,7 @@ impl Forwarder {
     }
 }
 
-/// Issue 6: a push + auto client keeps working across a restart of the host and the enclave
+/// A push + auto client keeps working across a restart of the host and the enclave
 /// under it: it sees the stream end, retries (`{"event":"retrying"}` / `disconnected`
 /// lines), re-attests and re-proves SK on the new enclave, unlocks once to resume the
 /// channel's Signal receipt, and a hotline message sent after the restart reaches the
@@ -728,7 +728,7 @@ fn the_client_proof_is_what_the_enclave_verifies() {
     );
 }
 
-/// Issue 6: "each admin client is notified on its next poll or push" of a proposal that
+/// "Each admin client is notified on its next poll or push" of a proposal that
 /// wants its vote — a push client at connect and when it changes, a poll client at its next
 /// poll, including one the admin asks for by typing a line ("check now").
 #[tokio::test(flavor = "current_thread")]

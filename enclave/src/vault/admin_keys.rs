@@ -8,7 +8,7 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::{CryptoRng, RngCore};
 
-use super::lifecycle::{Otp, OtpSet, PendingAdmin, MAX_PENDING_ADMINS};
+use super::lifecycle::{record_pending_admin, Otp, OtpSet};
 use super::model::{ChannelState, Phone};
 use super::{ChannelId, Sk, VaultError};
 
@@ -176,34 +176,14 @@ pub fn reenrol_admin<R: RngCore + CryptoRng>(
     if !state.member(phone).is_some_and(|m| m.is_admin()) {
         return Err(VaultError::NotMember);
     }
-    state.expire_pending_admins(now);
-    let at = match state
-        .pending_admins
-        .binary_search_by(|p| p.phone.cmp(phone))
-    {
-        Ok(i) => {
-            let old = state.pending_admins.remove(i);
-            otps.remove(&old.otp_id);
-            i
-        }
-        Err(at) => {
-            if state.pending_admins.len() >= MAX_PENDING_ADMINS {
-                return Err(VaultError::LimitReached {
-                    what: "pending admins",
-                    max: MAX_PENDING_ADMINS,
-                });
-            }
-            at
-        }
-    };
-    let otp = otps.issue(sk, state.sk_generation, now, ttl_secs, rng)?;
-    state.pending_admins.insert(
-        at,
-        PendingAdmin {
-            phone: phone.duplicate(),
-            otp_id: otp.id(channel_id),
-            expires_at: now.saturating_add(ttl_secs),
-        },
-    );
-    Ok(otp)
+    record_pending_admin(
+        channel_id,
+        state,
+        otps,
+        sk,
+        phone.duplicate(),
+        now,
+        ttl_secs,
+        rng,
+    )
 }

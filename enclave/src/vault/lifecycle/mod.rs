@@ -12,6 +12,7 @@ mod proposals;
 mod rekey;
 mod rotation;
 
+pub(crate) use otp::record_pending_admin;
 pub use otp::{
     complete_admin, invite_admin, Otp, OtpId, OtpRecord, OtpSet, PendingAdmin,
     DEFAULT_OTP_TTL_SECS, MAX_OTP_RECORDS, MAX_OTP_SET_LEN, MAX_OTP_TTL_SECS, MAX_PENDING_ADMINS,

@@ -471,6 +471,24 @@ pub fn invite_admin<R: RngCore + CryptoRng>(
     if state.member(&phone).is_some_and(|m| m.is_admin()) {
         return Err(VaultError::AlreadyMember);
     }
+    record_pending_admin(channel_id, state, otps, sk, phone, now, ttl_secs, rng)
+}
+
+/// Records `phone` as a pending admin with a fresh OTP for the current SK (VAULT.md §12):
+/// expired records go first, and an earlier record for the same number is replaced (its OTP
+/// dropped). Shared by invitations and re-enrolments (VAULT.md §20); the callers check who
+/// `phone` may be.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_pending_admin<R: RngCore + CryptoRng>(
+    channel_id: &ChannelId,
+    state: &mut ChannelState,
+    otps: &mut OtpSet,
+    sk: &Sk,
+    phone: Phone,
+    now: u64,
+    ttl_secs: u64,
+    rng: &mut R,
+) -> Result<Otp, VaultError> {
     state.expire_pending_admins(now);
     let at = match state
         .pending_admins
